@@ -1,0 +1,3 @@
+"""quaywatch: harbourfront thermal-camera drowning alerts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Deterministic thermal scene simulator: quays, water, people, falls, birds, boats, AGC, noise."""
