@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from quaywatch.config.detector import DetectorTuning
 from quaywatch.config.geometry import Polygon, Polyline
 

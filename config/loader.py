@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+
 from quaywatch.config.errors import validation_problems
 from quaywatch.config.site import Site
-
 from quaywatch.errors import ConfigError
 
 SITES_DIR = Path(__file__).resolve().parent / "sites"

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quaywatch.config.errors import validation_problems
 
+from quaywatch.config.errors import validation_problems
 from quaywatch.errors import ConfigError
 
 CLIP_SUFFIXES = (".mp4", ".mkv")

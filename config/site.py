@@ -6,8 +6,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from quaywatch.config.alerting import AlertingConfig
 from quaywatch.config.camera import SLUG, Camera, merge_detector_defaults
 from quaywatch.config.detector import DetectorTuning
+from quaywatch.config.edge import EdgeConfig
 from quaywatch.config.mqtt import MqttConfig
 
 
@@ -34,6 +37,8 @@ class Site(BaseModel):
     cameras: list[Camera] = Field(min_length=1)
     detector: DetectorTuning = Field(default_factory=DetectorTuning)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
 
     @model_validator(mode="before")
     @classmethod

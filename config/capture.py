@@ -1,0 +1,17 @@
+"""How the edge reads cameras: timeouts, the frozen-frame watchdog, reconnect backoff."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CaptureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    open_timeout_s: float = Field(default=5.0, gt=0, le=120, description="give up opening a stream after this")
+    read_timeout_s: float = Field(default=3.0, gt=0, le=120, description="give up waiting for one frame after this")
+    max_frame_age_s: float = Field(
+        default=3.0, gt=0, le=600, description="a frame older than this (or the same frame repeated) = frozen"
+    )
+    reconnect_min_s: float = Field(default=0.5, gt=0, description="first reconnect delay; doubles up to the max")
+    reconnect_max_s: float = Field(default=30.0, gt=0)
