@@ -1,10 +1,29 @@
-"""The edge worker: which worker this is, where it keeps its outbox and evidence, when a camera is dark."""
+"""The edge worker: which worker this is, where it keeps its outbox and evidence, when a camera is dark,
+how much CPU detection may use, and where the evidence server listens."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from quaywatch.config.capture import CaptureConfig
+
+
+class EvidenceConfig(BaseModel):
+    """The snapshot inlined in each alert and the short clip served over HTTP for the alerting service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    http_host: str = Field(default="127.0.0.1", description="where the evidence HTTP server listens")
+    http_port: int = Field(default=8710, ge=0, le=65535, description="0 = any free port")
+    public_url: str | None = Field(
+        default=None, description="base URL alerting uses to reach this edge, e.g. http://edge-1:8710; "
+        "unset = http://<http_host>:<port>",
+    )
+    pre_s: float = Field(default=5.0, ge=0, le=30, description="clip seconds before the entry")
+    post_s: float = Field(default=5.0, ge=0, le=30, description="clip seconds after the entry")
+    clip_fps_max: float = Field(default=10.0, gt=0, le=60, description="frames kept per second for clips")
+    snapshot_max_bytes: int = Field(default=40_000, ge=4_000, le=150_000)
+    keep_clips: int = Field(default=500, ge=1, description="older clips are deleted beyond this many")
 
 
 class EdgeConfig(BaseModel):
@@ -14,3 +33,12 @@ class EdgeConfig(BaseModel):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     offline_after_s: float = Field(default=30.0, gt=0, description="a camera dark this long raises camera_offline")
     data_dir: str = Field(default="var/edge", description="outbox database and evidence clips")
+    detection_threads: int = Field(
+        default=0, ge=0, le=64, description="threads running detectors; 0 = one per CPU core"
+    )
+    queue_frames: int = Field(
+        default=1, ge=1, le=30,
+        description="frames waiting per camera; when detection falls behind the oldest is dropped (newest wins)",
+    )
+    status_interval_s: float = Field(default=10.0, gt=0, le=3600, description="camera status republished this often")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
