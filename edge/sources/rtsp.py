@@ -1,0 +1,97 @@
+"""rtsp:// through PyAV (FFmpeg): TCP interleaved, open and read timeouts that really fire, grey frames.
+
+PyAV's `timeout=(open_s, read_s)` installs FFmpeg's interrupt callback, so a camera that accepts the
+connection and then says nothing (SIGSTOPped, hung firmware) ends the call with an error instead of a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import av
+import numpy as np
+
+from quaywatch.config.capture import CaptureConfig
+from quaywatch.edge.sources.base import RawFrame, SourceError, SourceTimeout
+from quaywatch.edge.sources.redact import redact, with_credentials
+
+
+class RtspSource:
+    live = True
+
+    def __init__(self, url: str, config: CaptureConfig, *, user: str | None = None, password: str | None = None,
+                 description: str | None = None):
+        self._user = user if user is not None else _user_of(url)
+        self._password = password
+        self._url = with_credentials(url, self._user, password) if password else url
+        self._config = config
+        self.description = description or redact(url, password)
+        self.nominal_fps: float | None = None
+        self.resolution: tuple[int, int] | None = None
+        self._container = None
+        self._frames = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self.close()
+        options = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay"}
+        if self._url.startswith("rtsp"):
+            options["rtsp_flags"] = "prefer_tcp"
+        started = time.monotonic()
+        try:
+            container = av.open(self._url, options=options,
+                                timeout=(self._config.open_timeout_s, self._config.read_timeout_s))
+        except Exception as exc:
+            raise self._error("open", exc, time.monotonic() - started, self._config.open_timeout_s) from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.description}: the stream has no video")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self.nominal_fps = float(rate) if rate else None
+        self.resolution = (stream.codec_context.width, stream.codec_context.height)
+        with self._lock:
+            self._container = container
+            self._frames = container.decode(stream)
+
+    def read(self) -> RawFrame:
+        frames = self._frames
+        if frames is None:
+            raise SourceError(f"{self.description}: not open")
+        started = time.monotonic()
+        try:
+            frame = next(frames)
+        except StopIteration:
+            raise SourceError("the camera ended the stream") from None
+        except Exception as exc:
+            raise self._error("read", exc, time.monotonic() - started, self._config.read_timeout_s) from None
+        sixteen = "16" in (frame.format.name or "")
+        image = frame.to_ndarray(format="gray16le" if sixteen else "gray")
+        pts = float(frame.time) if frame.time is not None else None
+        return RawFrame(time.time(), np.ascontiguousarray(image), pts)
+
+    def close(self) -> None:
+        with self._lock:
+            container, self._container, self._frames = self._container, None, None
+        if container is not None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone anyway
+                container.close()
+
+    def interrupt(self) -> None:
+        """Nothing to do: a blocked read returns by itself within the read timeout."""
+
+    def _error(self, what: str, exc: Exception, waited: float, limit: float) -> SourceError:
+        text = redact(f"{type(exc).__name__}: {exc}", self._password)
+        if waited >= limit * 0.9 or isinstance(exc, TimeoutError) or "Immediate exit" in text:
+            return SourceTimeout(f"no answer within {limit:g} s ({what} timeout; {text})")
+        return SourceError(f"{what} failed: {text}")
+
+
+def _user_of(url: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    user = urlsplit(url).username
+    return unquote(user) if user else None
