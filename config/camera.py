@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from quaywatch.config.detector import DetectorTuning
 from quaywatch.config.geometry import Polygon, Polyline
@@ -67,18 +67,21 @@ class Camera(BaseModel):
             raise ValueError("resolution must be [width, height] between 16 and 8192 pixels")
         return value
 
-    @model_validator(mode="after")
-    def _inside_frame(self) -> Camera:
-        if self.resolution is None:
-            return self
-        w, h = self.resolution
-        shapes: list[tuple[str, list]] = [("water", self.water), ("quay_line", self.quay_line)]
-        shapes += [(f"exclude[{i}]", poly) for i, poly in enumerate(self.exclude)]
-        for name, pts in shapes:
+    @field_validator("water", "quay_line", "exclude")
+    @classmethod
+    def _inside_frame(cls, value: list, info: ValidationInfo) -> list:
+        """Points must lie in the frame when the resolution is known (resolution is declared first)."""
+        resolution = info.data.get("resolution")
+        if resolution is None:
+            return value
+        w, h = resolution
+        shapes = value if info.field_name == "exclude" else [value]
+        for k, pts in enumerate(shapes):
             for j, (x, y) in enumerate(pts):
                 if not (0 <= x <= w and 0 <= y <= h):
-                    raise ValueError(f"{name} point {j} ({x:g}, {y:g}) lies outside the {w}x{h} frame")
-        return self
+                    which = f"polygon {k} " if info.field_name == "exclude" else ""
+                    raise ValueError(f"{which}point {j} ({x:g}, {y:g}) lies outside the {w}x{h} frame")
+        return value
 
     @property
     def is_file(self) -> bool:
