@@ -1,9 +1,177 @@
-"""The alerting service: contacts, paging policy, message templates, store, web."""
+"""The alerting service: contacts, paging policy, message templates, Twilio, store, web.
+
+Who is paged is decided here, so the rules that keep people safe are checked when the file loads:
+the first page is never delayed, drills reach only test groups, camera trouble never reaches the police.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from quaywatch.config.camera import ENV_NAME
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+GroupKind = Literal["control_room", "police", "rescue", "test"]
+Channel = Literal["sms", "voice"]
+Language = Literal["da", "en"]
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    number: str = Field(pattern=E164, description="E.164 phone number, e.g. +4520000001")
+    language: Language | None = Field(default=None, description="overrides alerting.language for this person")
+
+
+class ContactGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: GroupKind = Field(description="what the group is; drills may only page `test` groups")
+    people: list[Person] = Field(min_length=1)
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after_s: float = Field(default=0.0, ge=0, le=3600, description="delay after the previous step, unacknowledged")
+    notify: list[str] = Field(min_length=1, description="contact group names, paged at once")
+    channel: Channel = "sms"
+
+
+class Policy(BaseModel):
+    """Steps in order; after the last one the whole list repeats `loops` more times."""
+
+    model_config = ConfigDict(extra="forbid")
+    steps: list[Step] = Field(min_length=1)
+    loops: int = Field(default=0, ge=0, le=20, description="extra rounds through the steps when nobody acks")
+
+    @field_validator("steps")
+    @classmethod
+    def _first_page_now(cls, steps: list[Step]) -> list[Step]:
+        if steps and steps[0].after_s != 0:
+            raise ValueError("the first step must have after_s: 0 (the first page is never delayed)")
+        return steps
+
+
+class Policies(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    water: Policy = Field(description="water_entry / person_in_water")
+    camera: Policy = Field(description="camera_offline / self_test_failed: the control room, never the police")
+    drill: Policy = Field(description="any event marked drill: test groups only")
+
+
+class Templates(BaseModel):
+    """str.format templates. Fields: {what} {place} {camera} {cameras} {time} {map} {code} {drill}."""
+
+    model_config = ConfigDict(extra="forbid")
+    sms: str
+    voice: str
+    ack_confirm: str
+    unknown_code: str
+    what: dict[str, str] = Field(description="event kind -> words, e.g. water_entry: person i vandet")
+    drill_prefix: str
+
+
+DEFAULT_TEMPLATES: dict[str, Templates] = {
+    "da": Templates(
+        sms="{drill}DRUKNEALARM {place} {cameras} {time} {what}. Kort: {map} Svar {code} for at kvittere",
+        voice="{drill}Druknealarm ved {place}. {what}. Klokken {time}. Svar på SMS med koden {code}.",
+        ack_confirm="{drill}Kvitteret {code}: {place} {time}. Tak.",
+        unknown_code="Koden {code} passer ikke til en åben alarm.",
+        what={
+            "water_entry": "person i vandet",
+            "person_in_water": "person i vandet",
+            "camera_offline": "kamera offline",
+            "self_test_failed": "selvtest fejlet",
+        },
+        drill_prefix="ØVELSE ",
+    ),
+    "en": Templates(
+        sms="{drill}DROWNING ALERT {place} {cameras} {time} {what}. Map: {map} Reply {code} to acknowledge",
+        voice="{drill}Drowning alert at {place}. {what}. At {time}. Reply to the text with code {code}.",
+        ack_confirm="{drill}Acknowledged {code}: {place} {time}. Thank you.",
+        unknown_code="Code {code} matches no open alert.",
+        what={
+            "water_entry": "person in the water",
+            "person_in_water": "person in the water",
+            "camera_offline": "camera offline",
+            "self_test_failed": "self-test failed",
+        },
+        drill_prefix="DRILL ",
+    ),
+}
+
+
+class TwilioConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account_sid: str = Field(default="AC00000000000000000000000000000000", pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token_env: str = Field(default="TWILIO_AUTH_TOKEN", pattern=ENV_NAME)
+    from_number: str = Field(default="+4520000000", pattern=E164)
+    public_url: str | None = Field(
+        default=None, description="https URL Twilio reaches this service at; webhooks are signed against it"
+    )
+    api_base_url: str = Field(default="https://api.twilio.com", description="tests point this at Prism")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="one HTTP request to Twilio")
+    retries: int = Field(default=3, ge=0, le=10, description="retries of transient failures only")
+    backoff_s: float = Field(default=0.5, gt=0, le=60, description="first retry delay; doubles each retry")
+    validity_period_s: int = Field(default=600, ge=1, le=36000, description="Twilio drops an SMS older than this")
+
+    @field_validator("public_url", "api_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+
+class WebConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535, description="0 = any free port")
 
 
 class AlertingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(default=False, description="print and record messages instead of sending them")
+    language: Language = "da"
+    groups: dict[str, ContactGroup] = Field(default_factory=dict)
+    policies: Policies | None = None
+    templates: dict[str, Templates] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    twilio: TwilioConfig = Field(default_factory=TwilioConfig)
+    store_url: str = Field(default="sqlite:///var/alerting/alerts.db", description="sqlite:///path or postgresql://...")
+    web: WebConfig = Field(default_factory=WebConfig)
+    grouping_window_s: float = Field(default=30.0, ge=0, le=600, description="events this close page once")
+    delivery_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="a page not confirmed delivered by then escalates at once"
+    )
+    unknown_sender_limit: int = Field(default=3, ge=0, description="replies answered per unknown number per hour")
+    place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")
+    instance_id: str = Field(default="alerting-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+    @field_validator("templates")
+    @classmethod
+    def _both_languages(cls, value: dict[str, Templates]) -> dict[str, Templates]:
+        return {**DEFAULT_TEMPLATES, **value}
+
+    @model_validator(mode="after")
+    def _policies_reference_groups(self) -> AlertingConfig:
+        if self.policies is None:
+            return self
+        for pname in ("water", "camera", "drill"):
+            policy: Policy = getattr(self.policies, pname)
+            for i, step in enumerate(policy.steps):
+                for gname in step.notify:
+                    where = f"policies.{pname}.steps[{i}].notify"
+                    group = self.groups.get(gname)
+                    if group is None:
+                        known = ", ".join(self.groups) or "none defined"
+                        raise ValueError(f"{where}: unknown group {gname!r} (groups: {known})")
+                    if pname == "drill" and group.kind != "test":
+                        raise ValueError(f"{where}: drills may only page test groups, {gname!r} is {group.kind}")
+                    if pname == "camera" and group.kind == "police":
+                        raise ValueError(f"{where}: camera trouble must not page the police ({gname!r})")
+        return self
+
+    def group_of_kind(self, kind: str) -> list[str]:
+        return [name for name, g in self.groups.items() if g.kind == kind]
