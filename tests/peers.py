@@ -139,3 +139,54 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class MqttRecorder:
+    """A subscriber that records every message, with a persistent session (clean_session=False) and paho's
+    own reconnect, so messages queued by the broker while it was away still arrive. Used to assert by
+    event id that nothing was lost or reordered."""
+
+    def __init__(self, port: int, topic: str = "#", client_id: str = "test-recorder", host: str = "127.0.0.1"):
+        import threading
+
+        import paho.mqtt.client as paho
+
+        self.messages: list[tuple[str, bytes, bool]] = []  # (topic, payload, retain)
+        self._cond = threading.Condition()
+        self._topic = topic
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(self._topic, qos=1)
+        self.client.on_message = self._on_message
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.connect(host, port, keepalive=5)
+        self.client.loop_start()
+        if not self.subscribed.wait(10):
+            raise TimeoutError(f"MQTT recorder: no SUBACK from 127.0.0.1:{port} in 10s")
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> bool:
+        """Wait until predicate(messages) is true; returns whether it became true."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def payloads(self, suffix: str = "") -> list[dict]:
+        import json
+
+        with self._cond:
+            return [json.loads(p) for t, p, _ in self.messages if t.endswith(suffix) and p]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
