@@ -1,0 +1,58 @@
+"""Build the edge's wire payloads (config/schemas/event.schema.json), each with a fresh event id.
+
+Building here and validating with `wire.encode` before anything is stored means a payload that breaks
+the contract is caught at the edge, named, and never reaches the outbox.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from quaywatch.config import Camera
+from quaywatch.config.wire import encode
+from quaywatch.detector.types import Detection
+from quaywatch.edge.mqtt import utc_iso
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _base(site_id: str, camera: Camera, kind: str, t: float, event_id: str | None, drill: bool) -> dict:
+    payload = {
+        "version": 1, "event_id": event_id or new_event_id(), "kind": kind, "site": site_id,
+        "camera": camera.id, "time": utc_iso(t), "detected_time": utc_iso(time.time()),
+    }
+    if drill:
+        payload["drill"] = True
+    if camera.location is not None:
+        payload["location"] = {"lat": camera.location.lat, "lon": camera.location.lon}
+    return payload
+
+
+def detection_event(site_id: str, camera: Camera, detection: Detection, frame_size: tuple[int, int],
+                    evidence: dict | None = None, event_id: str | None = None, drill: bool = False) -> dict:
+    """A water_entry / person_in_water alert; `detection.t` is wall-clock epoch seconds on the live edge."""
+    payload = _base(site_id, camera, detection.kind, detection.t, event_id, drill)
+    payload.update({
+        "track_id": int(detection.track_id),
+        "bbox": [max(0, int(v)) for v in detection.bbox],
+        "confidence": round(float(min(1.0, max(0.0, detection.confidence))), 3),
+        "frame_size": [int(frame_size[0]), int(frame_size[1])],
+        "message": f"{detection.kind.replace('_', ' ')} at {camera.name}",
+    })
+    if evidence:
+        payload["evidence"] = evidence
+    return payload
+
+
+def camera_event(site_id: str, camera: Camera, kind: str, t: float, message: str) -> dict:
+    """camera_offline / camera_online: the control room must know when a camera is blind."""
+    payload = _base(site_id, camera, kind, t, None, False)
+    payload["message"] = message[:500]
+    return payload
+
+
+def to_wire(payload: dict) -> bytes:
+    return encode("event", payload)

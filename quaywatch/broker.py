@@ -1,0 +1,129 @@
+"""The embedded MQTT broker (amqtt), used when the site config names no `mqtt.host`: the demo, a single-box
+install, the edge and alerting on one machine. It listens on loopback only.
+
+`EmbeddedBroker().start()` runs it as a child process in its own process group, so it cannot share a
+crash or the GIL with the service that started it, and `stop()` leaves nothing behind. Run directly:
+`python -m quaywatch.broker --port 1883`.
+
+Production sites should name a real broker (Mosquitto, EMQX, HiveMQ): amqtt keeps sessions in memory only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from quaywatch.errors import QuaywatchError
+
+log = logging.getLogger(__name__)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+class EmbeddedBroker:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_file: str | Path | None = None):
+        self.host = host
+        self.port = port or _free_port(host)
+        self.log_file = Path(log_file) if log_file else None
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
+        if _listening(self.host, self.port):
+            raise QuaywatchError(f"cannot start the embedded MQTT broker: {self.host}:{self.port} is already in use")
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "quaywatch.broker", "--host", self.host, "--port", str(self.port)],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not _listening(self.host, self.port):
+            if self._proc.poll() is not None:
+                raise QuaywatchError(
+                    f"the embedded MQTT broker exited with code {self._proc.returncode} before listening on "
+                    f"{self.host}:{self.port}" + (f" (see {self.log_file})" if self.log_file else "")
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise QuaywatchError(f"the embedded MQTT broker did not listen on {self.host}:{self.port} in {timeout}s")
+            time.sleep(0.05)
+        log.info("embedded MQTT broker (amqtt) on %s:%d, pid %d", self.host, self.port, self._proc.pid)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def broker_config(host: str, port: int) -> dict:
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        # No $SYS chatter and no per-packet logging: the broker is infrastructure, not the story.
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+async def serve(host: str, port: int) -> None:
+    from amqtt.broker import Broker
+
+    broker = Broker(broker_config(host, port))
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await broker.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m quaywatch.broker", description="embedded MQTT broker (amqtt)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=1883)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A readiness probe (connect, then close) is not an error worth a log line.
+    logging.getLogger("amqtt.broker").addFilter(lambda r: "No data" not in r.getMessage())
+    asyncio.run(serve(args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
