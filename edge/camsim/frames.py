@@ -1,0 +1,85 @@
+"""What the simulated camera shows: a clip looped forever, a live simulated scene, or a test pattern.
+
+Every producer yields 8-bit grey frames, as a thermal camera's RTSP stream carries AGC video: 16-bit
+radiometric clips are mapped to 8 bits per frame (1st..99th percentile stretch, like a camera's AGC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quaywatch.edge.clips import clip_info, read_frames
+from quaywatch.edge.sources.sim import live_scene, parse_sim_url
+from quaywatch.errors import QuaywatchError
+
+
+@dataclass
+class FrameProducer:
+    width: int
+    height: int
+    fps: float
+    frames: Iterator[np.ndarray]  # endless
+    description: str
+
+
+def agc8(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return frame
+    lo, hi = np.percentile(frame, (1, 99))
+    scale = 255.0 / max(float(hi - lo), 1.0)
+    return np.clip((frame.astype(np.float32) - lo) * scale, 0, 255).astype(np.uint8)
+
+
+def looped_clip(path: str | Path) -> FrameProducer:
+    info = clip_info(path)
+
+    def frames() -> Iterator[np.ndarray]:
+        while True:
+            n = 0
+            for _t, frame in read_frames(path):
+                n += 1
+                yield agc8(frame)
+            if n == 0:
+                raise QuaywatchError(f"{path}: clip has no frames")
+
+    return FrameProducer(info.width, info.height, info.fps, frames(), str(path))
+
+
+def live(url: str) -> FrameProducer:
+    scene_name, params = parse_sim_url(url)
+    try:
+        scene = live_scene(scene_name, params)
+    except Exception as exc:
+        raise QuaywatchError(str(exc)) from None
+    first = agc8(scene.next_frame()[1])
+
+    def frames() -> Iterator[np.ndarray]:
+        yield first
+        while True:
+            yield agc8(scene.next_frame()[1])
+
+    return FrameProducer(first.shape[1], first.shape[0], float(getattr(scene, "fps", 9.0)), frames(), url)
+
+
+def test_pattern(width: int = 384, height: int = 288, fps: float = 9.0, seed: int = 0) -> FrameProducer:
+    """Cool water below a warm quay, sensor noise, and a warm blob walking along the quay: every frame
+    differs (as a live sensor's do), so a frozen stream is distinguishable from a quiet scene."""
+    rng = np.random.default_rng(seed)
+    y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    base = np.where(y < 0.45, 120.0, 60.0) + 20 * y
+    yy, xx = np.mgrid[0:height, 0:width]
+
+    def frames() -> Iterator[np.ndarray]:
+        i = 0
+        while True:
+            cx = (i * 3) % width
+            blob = 110 * np.exp(-(((xx - cx) / 6.0) ** 2 + ((yy - 0.35 * height) / 14.0) ** 2))
+            noise = rng.normal(0, 2.0, (height, width))
+            yield np.clip(base + blob + noise, 0, 255).astype(np.uint8)
+            i += 1
+
+    return FrameProducer(width, height, fps, frames(), f"test pattern {width}x{height}@{fps:g}")
