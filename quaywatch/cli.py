@@ -19,6 +19,7 @@ from quaywatch.errors import QuaywatchError
 COMMAND_MODULES = [
     "quaywatch.config.cli",
     "quaywatch.evaluation.cli",
+    "quaywatch.edge.camera_cli",
     "quaywatch.demo",
 ]
 
