@@ -1,0 +1,253 @@
+"""Evidence for each alert: a small false-colour JPEG (inlined in the event) and a short MP4 clip from before
+to after the entry (served over HTTP by edge/evidence_http.py), so a dispatcher sees what the camera saw.
+
+Frames for clips come from a per-camera ring buffer of recent frames, thinned to `clip_fps_max` so ten
+seconds of a 30 fps camera cost a few megabytes, not a hundred. Clips are encoded on one background
+thread once the post-entry frames have arrived (or the camera went quiet), never on a detection thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import logging
+import os
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from quaywatch.config import Camera
+from quaywatch.config.edge import EvidenceConfig
+
+log = logging.getLogger(__name__)
+
+EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
+WATER = (255, 200, 0)  # BGR: cyan-ish outline of the water
+QUAY = (0, 255, 255)  # yellow quay line
+EXCLUDED = (160, 160, 160)
+BOX = (0, 0, 255)
+
+
+class FrameRing:
+    """Recent (t, frame) of one camera, newest last; thread-safe. Frames are stored by reference (the
+    capture hands each frame over once and never writes into it again)."""
+
+    def __init__(self, seconds: float, fps_max: float):
+        self.seconds = seconds
+        self.min_gap = 0.9 / fps_max
+        self._items: deque[tuple[float, np.ndarray]] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, t: float, frame: np.ndarray) -> None:
+        with self._lock:
+            if self._items and t - self._items[-1][0] < self.min_gap:
+                return
+            self._items.append((t, frame))
+            while self._items and t - self._items[0][0] > self.seconds:
+                self._items.popleft()
+
+    def window(self, t0: float, t1: float) -> list[tuple[float, np.ndarray]]:
+        with self._lock:
+            return [(t, f) for t, f in self._items if t0 <= t <= t1]
+
+    def latest_t(self) -> float | None:
+        with self._lock:
+            return self._items[-1][0] if self._items else None
+
+    def nearest(self, t: float) -> tuple[float, np.ndarray] | None:
+        with self._lock:
+            items = list(self._items)
+        if not items:
+            return None
+        i = bisect.bisect_left([x[0] for x in items], t)
+        candidates = items[max(0, i - 1): i + 1]
+        return min(candidates, key=lambda x: abs(x[0] - t))
+
+
+def to_8bit(frame: np.ndarray) -> np.ndarray:
+    """16-bit centikelvin is stretched between its 1st and 99th percentile, as a camera's AGC would."""
+    if frame.dtype == np.uint8:
+        return frame
+    lo, hi = np.percentile(frame[::4, ::4], (1, 99))
+    scale = 255.0 / max(1.0, float(hi - lo))
+    return np.clip((frame.astype(np.float32) - lo) * scale, 0, 255).astype(np.uint8)
+
+
+def _pts(points) -> np.ndarray:
+    return np.round(np.asarray(points, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+
+
+def false_colour(frame: np.ndarray, camera: Camera, bbox: tuple[int, int, int, int] | None = None,
+                 label: str = "") -> np.ndarray:
+    """BGR image: inferno palette (warm = bright), water outline, quay line, and the alert box."""
+    img = cv2.applyColorMap(to_8bit(frame), cv2.COLORMAP_INFERNO)
+    h, w = frame.shape[:2]
+    if camera.resolution and tuple(camera.resolution) != (w, h):  # geometry is in stream pixels
+        sx, sy = w / camera.resolution[0], h / camera.resolution[1]
+    else:
+        sx = sy = 1.0
+
+    def scaled(points):
+        return _pts([(x * sx, y * sy) for x, y in points])
+
+    cv2.polylines(img, [scaled(camera.water)], True, WATER, 1, cv2.LINE_AA)
+    for poly in camera.exclude:
+        cv2.polylines(img, [scaled(poly)], True, EXCLUDED, 1, cv2.LINE_AA)
+    cv2.polylines(img, [scaled(camera.quay_line)], False, QUAY, 2, cv2.LINE_AA)
+    if bbox is not None:
+        x, y, bw, bh = bbox
+        pad = 3  # a box tight around a head-sized blob hides the blob; give it room
+        cv2.rectangle(img, (x - pad, y - pad), (x + bw + pad, y + bh + pad), BOX, 2)
+        if label:
+            cv2.putText(img, label, (max(0, x - pad), max(12, y - pad - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.4, BOX, 1, cv2.LINE_AA)
+    return img
+
+
+def snapshot_jpeg(frame: np.ndarray, camera: Camera, bbox=None, label: str = "", max_bytes: int = 40_000) -> bytes:
+    """Smallest acceptable JPEG: lower quality first, then halve the size, until it fits `max_bytes`."""
+    img = false_colour(frame, camera, bbox, label)
+    while True:
+        for quality in (85, 70, 55, 40, 30):
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok and len(buf) <= max_bytes:
+                return buf.tobytes()
+        if min(img.shape[:2]) < 64:
+            return buf.tobytes()  # cannot get smaller in any useful way; still bounded by the schema
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+
+
+def snapshot_b64(*args, **kwargs) -> str:
+    return base64.b64encode(snapshot_jpeg(*args, **kwargs)).decode("ascii")
+
+
+def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera,
+              bbox=None, t_event: float | None = None) -> None:
+    """Browser-playable: H.264, yuv420p, even dimensions, moov atom first (faststart) so playback starts
+    before the download ends. Written to a temporary name and renamed, so a reader never sees half a file."""
+    if not frames:
+        raise ValueError("no frames for the clip")
+    h, w = frames[0][1].shape[:2]
+    w2, h2 = w - w % 2, h - h % 2
+    span = frames[-1][0] - frames[0][0]
+    fps = (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 10.0
+    tmp = path.with_suffix(".part")
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "26"}
+        t0 = frames[0][0]
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for t, frame in frames:
+            near = bbox is not None and t_event is not None and abs(t - t_event) <= 1.0
+            img = false_colour(frame, camera, bbox if near else None)[:h2, :w2]
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+            vf.pts = round((t - t0) * 1000)
+            vf.time_base = Fraction(1, 1000)
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    os.replace(tmp, path)
+
+
+@dataclass
+class _ClipJob:
+    event_id: str
+    camera: Camera
+    ring: FrameRing
+    t_event: float
+    bbox: tuple | None
+    deadline: float  # monotonic: encode with what we have by then (the camera may have died)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class EvidenceStore:
+    """Clips and snapshots on disk under `<dir>/<event_id>.mp4|.jpg`; pending clips are waited for."""
+
+    def __init__(self, directory: str | Path, cfg: EvidenceConfig):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self._jobs: dict[str, _ClipJob] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.clips_written = 0
+        self.clip_errors = 0
+        self._thread = threading.Thread(target=self._run, name="evidence-clips", daemon=True)
+
+    def start(self) -> EvidenceStore:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(10)
+
+    def path(self, event_id: str, ext: str) -> Path | None:
+        if not EVENT_ID.match(event_id) or ext not in ("mp4", "jpg"):
+            return None
+        return self.dir / f"{event_id}.{ext}"
+
+    def save_snapshot(self, event_id: str, jpeg: bytes) -> None:
+        p = self.path(event_id, "jpg")
+        if p is not None:
+            p.write_bytes(jpeg)
+
+    def schedule_clip(self, event_id: str, camera: Camera, ring: FrameRing, t_event: float, bbox=None) -> None:
+        wait = self.cfg.post_s + max(2.0, self.cfg.post_s)  # post-entry frames, plus slack for a slow camera
+        job = _ClipJob(event_id, camera, ring, t_event, bbox, time.monotonic() + wait)
+        with self._lock:
+            self._jobs[event_id] = job
+        self._wake.set()
+
+    def wait_for(self, event_id: str, timeout: float) -> bool:
+        """True when no clip is pending for this id (done, failed or never scheduled)."""
+        with self._lock:
+            job = self._jobs.get(event_id)
+        return job is None or job.done.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.25)
+            self._wake.clear()
+            with self._lock:
+                jobs = list(self._jobs.values())
+            for job in jobs:
+                latest = job.ring.latest_t()
+                ready = latest is not None and latest >= job.t_event + self.cfg.post_s
+                if ready or time.monotonic() >= job.deadline or self._stop.is_set():
+                    self._encode(job)
+        with self._lock:
+            for job in self._jobs.values():
+                job.done.set()
+
+    def _encode(self, job: _ClipJob) -> None:
+        frames = job.ring.window(job.t_event - self.cfg.pre_s, job.t_event + self.cfg.post_s)
+        try:
+            write_mp4(self.dir / f"{job.event_id}.mp4", frames, job.camera, job.bbox, job.t_event)
+            self.clips_written += 1
+        except Exception as exc:  # a clip is a convenience; the alert has already gone out
+            self.clip_errors += 1
+            log.warning("evidence clip for %s not written: %s", job.event_id, exc)
+        finally:
+            with self._lock:
+                self._jobs.pop(job.event_id, None)
+            job.done.set()
+        self._prune()
+
+    def _prune(self) -> None:
+        clips = sorted(self.dir.glob("*.mp4"), key=lambda p: p.stat().st_mtime)
+        for old in clips[: max(0, len(clips) - self.cfg.keep_clips)]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".jpg").unlink(missing_ok=True)

@@ -1,0 +1,87 @@
+"""A small HTTP server on the edge that hands evidence to the alerting service:
+
+    GET /evidence/<event_id>.mp4   the clip (waits while it is still being recorded)
+    GET /evidence/<event_id>.jpg   the snapshot
+    GET /healthz                   200 "ok"
+
+Threaded, so a request waiting for a clip that is still recording blocks nobody else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from quaywatch.edge.evidence import EvidenceStore
+from quaywatch.errors import QuaywatchError
+
+log = logging.getLogger(__name__)
+ROUTE = re.compile(r"^/evidence/(?P<id>[A-Za-z0-9_.:-]{8,80})\.(?P<ext>mp4|jpg)$")
+TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg"}
+
+
+class EvidenceServer:
+    def __init__(self, store: EvidenceStore, host: str, port: int, public_url: str | None = None):
+        self.store = store
+        handler = type("Handler", (_Handler,), {"store": store})
+        try:
+            self._httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise QuaywatchError(f"evidence server cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self._httpd.daemon_threads = True
+        self.host, self.port = host, self._httpd.server_address[1]
+        self.base_url = (public_url or f"http://{host}:{self.port}").rstrip("/")
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="evidence-http", daemon=True)
+
+    def start(self) -> EvidenceServer:
+        self._thread.start()
+        log.info("evidence served at %s/evidence/", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def clip_url(self, event_id: str) -> str:
+        return f"{self.base_url}/evidence/{event_id}.mp4"
+
+    def snapshot_url(self, event_id: str) -> str:
+        return f"{self.base_url}/evidence/{event_id}.jpg"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    store: EvidenceStore
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/healthz":
+            return self._send(HTTPStatus.OK, b"ok\n", "text/plain")
+        m = ROUTE.match(self.path.split("?", 1)[0])
+        if not m:
+            return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        event_id, ext = m["id"], m["ext"]
+        if ext == "mp4":
+            cfg = self.store.cfg
+            self.store.wait_for(event_id, timeout=cfg.post_s + max(2.0, cfg.post_s) + 5)
+        path = self.store.path(event_id, ext)
+        try:
+            body = path.read_bytes() if path else None
+        except FileNotFoundError:
+            body = None
+        if body is None:
+            return self._send(HTTPStatus.NOT_FOUND, b"no such evidence\n", "text/plain")
+        self._send(HTTPStatus.OK, body, TYPES[ext])
+
+    def _send(self, status: HTTPStatus, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "private, max-age=3600")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("evidence http: " + fmt, *args)
