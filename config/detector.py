@@ -1,16 +1,82 @@
 """Detector tuning: site-wide defaults in `detector:`, overridden per camera in `cameras[i].detector:`.
 
-Every field has a default that works on the fixtures; the README's tuning guide says when to change one.
+Every field has a default meant to work without tuning; docs/detector.md says when to change one.
+Sizes are in *person heights*: the height in pixels of a standing adult at that image row, which the
+detector interpolates between `person_px_top` and `person_px_bottom` (perspective: bigger near the camera).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DetectorTuning(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min_body_px: float = Field(default=4.0, gt=0, description="smallest head/body blob side at the far edge, px")
-    max_body_px: float = Field(default=60.0, gt=0, description="largest person blob side near the camera, px")
+    # --- geometry: how big a person is where ---------------------------------------------------------
+    person_px_top: float | None = Field(
+        default=None, gt=0, description="height of a standing person at the top image row, px (unset = frame height / 24)"
+    )
+    person_px_bottom: float | None = Field(
+        default=None, gt=0,
+        description="height of a standing person at the bottom image row, px (unset = frame height / 8)",
+    )
+    min_body_px: float = Field(default=3.0, gt=0, description="smallest blob side worth tracking, px (a far head)")
+    max_body_px: float = Field(default=200.0, gt=0, description="largest person blob side near the camera, px")
+    edge_margin: float = Field(
+        default=0.15, ge=0, le=2,
+        description="half-width of the undecided band along the quay line, person heights: a body must pass it "
+                    "to count as on the water side (keeps sitters and edge walkers out)",
+    )
+
+    # --- warmth ---------------------------------------------------------------------------------------
+    warm_sigma: float = Field(
+        default=5.0, gt=0, description="a pixel is warm when it is this many water-noise sigmas above its background"
+    )
+    background_s: float = Field(
+        default=20.0, gt=0, description="time constant of the slow background that learns static warm clutter, s"
+    )
+    head_min_c: float = Field(
+        default=24.5, description="radiometric only: a person's head is at least this warm (peak, °C); ducks are cooler"
+    )
+    hot_max_c: float = Field(
+        default=45.0, description="radiometric only: hotter than this is an engine or exhaust, not a person (°C)"
+    )
+    head_min_contrast: float = Field(
+        default=0.35, ge=0, le=1,
+        description="8-bit only: a head in the water is at least this warm relative to the warmest people on "
+                    "land (1.0 = as warm); ducks and reflections are cooler",
+    )
+
+    # --- rules ----------------------------------------------------------------------------------------
+    person_min_height: float = Field(
+        default=0.45, gt=0, description="a track on land counts as a person when its box is this tall, person heights"
+    )
+    water_max_size: float = Field(
+        default=0.9, gt=0, description="a body in the water is at most this big (box side), person heights; bigger = boat"
+    )
+    water_max_speed: float = Field(
+        default=1.2, gt=0, description="a body in the water moves at most this fast, person heights per second (boats, gulls faster)"
+    )
+    entry_confirm_s: float = Field(
+        default=0.15, ge=0, description="a crossing must stay on the water side this long (or vanish there) before it alerts, s"
+    )
+    handoff_s: float = Field(
+        default=2.0, ge=0,
+        description="a person lost at the quay edge and a body appearing in the water near there within this time "
+                    "are one fall, s",
+    )
+    in_water_confirm_s: float = Field(
+        default=0.6, gt=0, description="a warm body must persist in the water this long to raise person_in_water, s"
+    )
+    incident_memory_s: float = Field(
+        default=60.0, gt=0,
+        description="after an alert, the same place stays one incident for this long since last seen (no duplicates), s",
+    )
     alert_confidence: float = Field(default=0.5, ge=0, le=1, description="alerts below this are not raised")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DetectorTuning:
+        if self.min_body_px >= self.max_body_px:
+            raise ValueError("min_body_px must be smaller than max_body_px")
+        return self

@@ -19,8 +19,10 @@ class Track:
     anchor: tuple[float, float]  # the point that decides land or water: bottom-centre of the box
     on_water: bool
     warmth: float  # contrast of the blob over its surroundings, in the detector's normalised units
-    age: int  # frames since the track was born
+    age: int  # frames the track has been seen in
     confirmed: bool
+    side: str = "land"  # "land" | "edge" | "water": where its ground point is, against the quay line
+    alerted: bool = False  # this track has raised (or joined) an alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +39,7 @@ class Detection:
 class FrameResult:
     tracks: list[Track] = field(default_factory=list)
     detections: list[Detection] = field(default_factory=list)
+    frame_index: int = 0  # 0-based index of this frame since the detector started
+    frozen: bool = False  # a repeated frame (NUC/FFC freeze, stalled stream): nothing new was seen
+    rebaselined: bool = False  # a global jump the detector absorbed by restarting its background
+    blobs: list[BBox] = field(default_factory=list)  # warm blobs this frame, for the debug overlay

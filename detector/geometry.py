@@ -1,0 +1,117 @@
+"""The camera's harbour geometry as arrays: water and exclude masks, the quay line, person size by row.
+
+Computed once per camera. Everything here is in full-resolution image pixels; the warmth model works on
+a scaled crop (`work_scale`, `crop`) to stay fast, and blob boxes are mapped back before rules see them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from quaywatch.config import Camera
+
+
+def polygon_mask(shape: tuple[int, int], polygons: list[list[tuple[float, float]]]) -> np.ndarray:
+    """uint8 mask (1 inside any polygon) at `shape` (rows, cols)."""
+    mask = np.zeros(shape, np.uint8)
+    for poly in polygons:
+        pts = np.round(np.asarray(poly, np.float64)).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+    return mask
+
+
+def signed_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Distance of each (x, y) point to the polyline, signed by which side of its nearest segment it lies.
+
+    Positive = left of the segment direction. Vectorised over points x segments.
+    """
+    p = np.asarray(points, np.float64).reshape(-1, 1, 2)
+    a, b = line[:-1][None], line[1:][None]  # (1, S, 2)
+    ab = b - a
+    ab_len2 = np.maximum((ab**2).sum(-1), 1e-9)
+    u = np.clip(((p - a) * ab).sum(-1) / ab_len2, 0.0, 1.0)
+    nearest = a + u[..., None] * ab
+    dist = np.sqrt(((p - nearest) ** 2).sum(-1))  # (N, S)
+    seg = dist.argmin(axis=1)
+    rows = np.arange(len(p))
+    cross = ab[0, seg, 0] * (p[rows, 0, 1] - a[0, seg, 1]) - ab[0, seg, 1] * (p[rows, 0, 0] - a[0, seg, 0])
+    return dist[rows, seg] * np.where(cross >= 0, 1.0, -1.0)
+
+
+class SceneGeometry:
+    """Masks and measures for one camera at one stream resolution."""
+
+    def __init__(self, camera: Camera, frame_shape: tuple[int, int]):
+        h, w = int(frame_shape[0]), int(frame_shape[1])
+        self.shape = (h, w)
+        tuning = camera.detector
+        self.quay_line = np.asarray(camera.quay_line, np.float64)
+        self.water_mask = polygon_mask((h, w), [camera.water])
+        self.exclude_mask = polygon_mask((h, w), camera.exclude)
+        self.person_top = tuning.person_px_top or h / 24.0
+        self.person_bottom = tuning.person_px_bottom or h / 8.0
+        # Which side of the quay line is water: the side most water pixels lie on (sampled, it is a vote).
+        ys, xs = np.nonzero(self.water_mask[::4, ::4])
+        if len(xs) == 0:
+            self.water_sign = -1.0
+        else:
+            pts = np.stack([xs * 4.0, ys * 4.0], axis=1)
+            self.water_sign = -1.0 if np.median(signed_distance(pts, self.quay_line)) < 0 else 1.0
+        self._build_work_area(tuning, h, w)
+
+    def _build_work_area(self, tuning, h: int, w: int) -> None:
+        # Work at half resolution when even the smallest body stays >= 2 px there: a 4x cheaper frame.
+        self.work_scale = 2 if (w > 400 and tuning.min_body_px >= 4.0) else 1
+        # Only the water and a band of land along the quay line matter: people must be tracked before
+        # they reach the edge, nothing far inland can fall in.
+        band = polygon_mask((h, w), [])
+        line_pts = np.round(self.quay_line).astype(np.int32)
+        thickness = max(3, int(2 * self.person_bottom))
+        cv2.polylines(band, [line_pts], False, 1, thickness=thickness)
+        roi = ((self.water_mask | band) & (1 - self.exclude_mask)).astype(np.uint8)
+        ys, xs = np.nonzero(roi)
+        s = self.work_scale
+        if len(xs) == 0:
+            x0, y0, x1, y1 = 0, 0, w, h
+        else:
+            x0, y0 = (xs.min() // s) * s, (ys.min() // s) * s
+            x1, y1 = min(w, -(-(xs.max() + 1) // s) * s), min(h, -(-(ys.max() + 1) // s) * s)
+        self.crop = (int(x0), int(y0), int(x1), int(y1))
+        size = ((x1 - x0) // s, (y1 - y0) // s)
+        self.roi_work = cv2.resize(roi[y0:y1, x0:x1], size, interpolation=cv2.INTER_NEAREST)
+        self.water_work = cv2.resize(self.water_mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_NEAREST)
+
+    # --- per-point queries (vectorised) ---------------------------------------------------------------
+    def person_height(self, y: np.ndarray | float) -> np.ndarray:
+        """Expected standing-person height in px at image row y (linear perspective between top and bottom)."""
+        frac = np.clip(np.asarray(y, np.float64) / max(self.shape[0] - 1, 1), 0.0, 1.0)
+        return self.person_top + (self.person_bottom - self.person_top) * frac
+
+    def water_distance(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance to the quay line, positive on the water side, px."""
+        if len(points) == 0:
+            return np.zeros(0)
+        return signed_distance(points, self.quay_line) * self.water_sign
+
+    def in_water(self, points: np.ndarray) -> np.ndarray:
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        xs = np.clip(np.round(pts[:, 0]).astype(int), 0, self.shape[1] - 1)
+        ys = np.clip(np.round(pts[:, 1]).astype(int), 0, self.shape[0] - 1)
+        return self.water_mask[ys, xs].astype(bool)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.water_mask, self.exclude_mask, self.roi_work, self.water_work))
+
+
+@lru_cache(maxsize=32)
+def _cached(camera_json: str, shape: tuple[int, int]) -> SceneGeometry:
+    return SceneGeometry(Camera.model_validate_json(camera_json), shape)
+
+
+def geometry_for(camera: Camera, frame_shape: tuple[int, int]) -> SceneGeometry:
+    """Shared, cached geometry (the overlay draws every frame and must not rebuild masks each time)."""
+    return _cached(camera.model_dump_json(), (int(frame_shape[0]), int(frame_shape[1])))

@@ -1,0 +1,209 @@
+"""When a track is an alert: the crossing rule, the in-water rule, and what suppresses them.
+
+- water_entry: a person-sized track seen on land crosses the quay line into the water: its ground point
+  (box bottom) passes the undecided band along the line and its top is over the water too (a sitter's
+  legs dangle over the edge, his head does not). It alerts after `entry_confirm_s` on the water side, or
+  at once if it vanishes there (went under). A person lost at the edge and a body appearing in the water
+  next to that spot soon after are the same fall (hand-off), because a falling body blurs and splashes.
+- person_in_water: a warm body in the water with no crossing seen, after `in_water_confirm_s`, unless it
+  is too big (boat), too fast (boat, gull), too cool (duck, reflection: radiometric °C or, 8-bit, relative
+  to the warmest thing in view), too hot (engine), or it mirrors a person standing right next to it on land.
+- One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
+  only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quaywatch.config.detector import DetectorTuning
+from quaywatch.detector.geometry import SceneGeometry
+from quaywatch.detector.tracker import TrackState
+from quaywatch.detector.types import AlertKind, Detection
+
+LAND, EDGE, WATER = "land", "edge", "water"
+INCIDENT_RADIUS = 2.5  # person heights
+LAND_MAX_SIZE = 1.8  # person heights: bigger on land is a car, a group merged with a boat, not one person
+REFLECTION_RADIUS = 1.6  # person heights between a water blob and the land person it mirrors
+
+
+@dataclass(slots=True)
+class Departure:
+    """A person lost at the quay edge: maybe they fell and the splash hid them."""
+
+    t: float
+    frame_index: int
+    point: np.ndarray
+    height: float  # person height at that row, px
+    land_height: float
+
+
+@dataclass(slots=True)
+class Incident:
+    point: np.ndarray
+    last_seen: float
+
+
+@dataclass(slots=True)
+class FrameContext:
+    t: float
+    frame_index: int
+    radiometric: bool
+    hot_level: float  # warmest thing in view, water-noise sigmas (8-bit relative warmth reference)
+    quiet: bool  # a frame the warmth model re-baselined: track, but do not start alerts on it
+
+
+class AlertRules:
+    def __init__(self, geometry: SceneGeometry, tuning: DetectorTuning):
+        self.geo = geometry
+        self.tuning = tuning
+        self.departures: list[Departure] = []
+        self.incidents: list[Incident] = []
+
+    # ------------------------------------------------------------------------------------------------
+    def sides(self, tracks: list[TrackState]) -> tuple[list[str], np.ndarray]:
+        """land / edge / water for each track from its ground point, and the person height there."""
+        if not tracks:
+            return [], np.zeros(0)
+        anchors = np.array([tr.anchor for tr in tracks])
+        tops = np.array([tr.top for tr in tracks])
+        e = self.geo.person_height(anchors[:, 1])
+        margin = self.tuning.edge_margin * e
+        d_anchor = self.geo.water_distance(anchors)
+        d_top = self.geo.water_distance(tops)
+        wet = self.geo.in_water(anchors)
+        water = wet & (d_anchor > margin) & (d_top > 0)
+        land = d_anchor < -margin
+        return [WATER if w else LAND if ld else EDGE for w, ld in zip(water, land, strict=True)], e
+
+    def step(self, alive: list[TrackState], lost: list[TrackState], ctx: FrameContext) -> list[Detection]:
+        out: list[Detection] = []
+        seen = [tr for tr in alive if tr.last_frame == ctx.frame_index]
+        sides, heights = self.sides(seen)
+        land_people = [(tr, e) for tr, s, e in zip(seen, sides, heights, strict=True) if s == LAND]
+        for tr, side, e in zip(seen, sides, heights, strict=True):
+            self._observe(tr, side, e, ctx)
+            det = None if ctx.quiet else self._decide(tr, side, e, ctx, land_people)
+            if det is not None:
+                out.append(det)
+        for tr in lost:
+            det = self._on_lost(tr, ctx)
+            if det is not None:
+                out.append(det)
+        self._refresh_incidents(seen, ctx.t)
+        self.departures = [d for d in self.departures if ctx.t - d.t <= self.tuning.handoff_s]
+        return [d for d in out if d.confidence >= self.tuning.alert_confidence]
+
+    # ------------------------------------------------------------------------------------------------
+    def _observe(self, tr: TrackState, side: str, e: float, ctx: FrameContext) -> None:
+        if not tr.born_side:
+            tr.born_side = side
+        height = float(tr.box[3])
+        person_sized = self.tuning.person_min_height * e <= height <= LAND_MAX_SIZE * e
+        if side in (LAND, EDGE) and person_sized and tr.box[2] <= LAND_MAX_SIZE * e:
+            tr.land_person_t = ctx.t
+            tr.land_height = max(tr.land_height, height / e)
+        if side == WATER:
+            tr.water_frames += 1
+            if tr.first_water_t is None:
+                tr.first_water_t = ctx.t
+            if tr.crossed_t is None and tr.land_person_t is not None:
+                tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
+        elif tr.crossed_t is not None and side == LAND:
+            tr.crossed_t, tr.water_frames = None, 0  # stepped back: it was a wobble at the edge
+
+    def _decide(self, tr, side, e, ctx, land_people) -> Detection | None:
+        if tr.alerted:
+            return None
+        if tr.crossed_t is not None:
+            confirmed = ctx.t - tr.crossed_t >= self.tuning.entry_confirm_s and tr.water_frames >= 2
+            if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
+                conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
+                return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame)
+            return None
+        if side != WATER or tr.land_person_t is not None:
+            return None
+        handoff = self._handoff(tr, ctx)
+        if handoff is not None and tr.hits >= 2 and self._body_like(tr, e, ctx, land_people, strict=False):
+            conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.25 * min(1.0, tr.hits / 4)
+            return self._alert("water_entry", tr, ctx, conf, handoff.frame_index)
+        first = tr.first_water_t if tr.first_water_t is not None else tr.born_t
+        if ctx.t - first < self.tuning.in_water_confirm_s:
+            return None
+        frames = ctx.frame_index - tr.born_frame + 1
+        if tr.hits < 0.6 * frames:  # flickers in and out: rain, glints, a wave crest
+            return None
+        if not self._body_like(tr, e, ctx, land_people, strict=True):
+            return None
+        conf = 0.5 + 0.25 * min(1.0, (ctx.t - first) / (2 * self.tuning.in_water_confirm_s)) + 0.25 * min(
+            1.0, tr.hits / max(frames, 1)
+        )
+        return self._alert("person_in_water", tr, ctx, conf, tr.born_frame)
+
+    def _body_like(self, tr, e, ctx, land_people, strict: bool) -> bool:
+        """Could this water track be a person: size, speed, warmth, not a reflection of someone on land."""
+        tun = self.tuning
+        side = float(max(tr.box[2], tr.box[3]))
+        if side > tun.water_max_size * e:  # boat, or a big warm patch
+            return False
+        duration = max(tr.last_t - tr.born_t, 1e-3)
+        net = float(np.hypot(*(tr.centroid - tr.start_centroid))) / duration
+        speed = max(net, float(np.hypot(*tr.velocity)) * 0.5) / e
+        if tr.hits >= 3 and speed > tun.water_max_speed:  # boat, gull
+            return False
+        if ctx.radiometric:
+            if not (tun.head_min_c <= tr.peak_raw <= tun.hot_max_c):
+                return False
+        elif ctx.hot_level > 0 and tr.peak < tun.head_min_contrast * ctx.hot_level:
+            return False
+        if strict:
+            for person, pe in land_people:
+                near = np.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
+                if near and person.peak >= tr.peak and person.box[3] >= tun.person_min_height * pe:
+                    return False  # the mirror image of someone standing at the edge
+        return True
+
+    def _handoff(self, tr: TrackState, ctx: FrameContext) -> Departure | None:
+        for dep in self.departures:
+            if 0 <= tr.born_t - dep.t <= self.tuning.handoff_s and (
+                np.hypot(*(tr.start_centroid - dep.point)) <= 1.5 * dep.height
+            ):
+                return dep
+        return None
+
+    def _on_lost(self, tr: TrackState, ctx: FrameContext) -> Detection | None:
+        if tr.alerted:
+            return None
+        if tr.crossed_t is not None and not ctx.quiet:
+            # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
+            conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
+            return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, t=ctx.t)
+        if tr.land_person_t is not None and ctx.t - tr.land_person_t <= 1.0:
+            e = float(self.geo.person_height(tr.anchor[1]))
+            d = float(self.geo.water_distance(tr.anchor[None])[0])
+            if abs(d) <= (self.tuning.edge_margin + 0.6) * e:
+                self.departures.append(Departure(tr.last_t, tr.last_frame, tr.anchor.copy(), e, tr.land_height))
+        return None
+
+    # ------------------------------------------------------------------------------------------------
+    def _alert(self, kind: AlertKind, tr, ctx, conf: float, evidence_frame: int, t: float | None = None):
+        tr.alerted = True
+        point = tr.centroid
+        e = float(self.geo.person_height(point[1]))
+        for inc in self.incidents:
+            if np.hypot(*(inc.point - point)) <= INCIDENT_RADIUS * e:
+                tr.incident = inc  # same person, seen again: keep the incident alive, no second alert
+                inc.point, inc.last_seen = point.copy(), ctx.t
+                return None
+        tr.incident = Incident(point.copy(), ctx.t)
+        self.incidents.append(tr.incident)
+        x, y, w, h = (round(float(v)) for v in tr.box)
+        return Detection(kind, ctx.t if t is None else t, evidence_frame, tr.id, (x, y, w, h), round(min(conf, 1.0), 3))
+
+    def _refresh_incidents(self, seen: list[TrackState], t: float) -> None:
+        for tr in seen:
+            if tr.incident is not None:
+                tr.incident.point, tr.incident.last_seen = tr.centroid.copy(), t
+        self.incidents = [i for i in self.incidents if t - i.last_seen <= self.tuning.incident_memory_s]

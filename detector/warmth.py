@@ -1,0 +1,153 @@
+"""How much warmer than its background each pixel is, in units of the water's own noise.
+
+Thermal cameras re-scale their 8-bit output whenever something hot enters (AGC) and freeze for a moment
+while they recalibrate (NUC/FFC). Both would look like a scene full of movers to a naive background model.
+So every frame is first normalised against the water's robust statistics (median and spread from a fixed
+sample of water pixels): an AGC gain or offset change cancels out, and the background lives in those
+normalised units. Repeated frames are recognised and skipped; a global jump the normalisation cannot
+explain (more than a quarter of the scene 'warm' at once) re-baselines the background instead of alerting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from quaywatch.config.detector import DetectorTuning
+from quaywatch.detector.geometry import SceneGeometry
+
+WATER_SAMPLES = 2048
+FREEZE_SAMPLE_STEP = 5
+GLOBAL_CHANGE_FRACTION = 0.25
+FG_LEARN_EVERY = 40  # frames between the (much slower) learning under foreground pixels
+
+
+@dataclass(slots=True)
+class WarmthFrame:
+    contrast: np.ndarray  # float32, work crop: (normalised frame - background), in water-noise sigmas
+    warm: np.ndarray  # uint8 0/1, work crop: contrast above threshold inside the region of interest
+    raw: np.ndarray  # float32, work crop: °C (radiometric) or grey level (8-bit)
+    frozen: bool  # a repeat of the previous frame (NUC/FFC freeze, stalled stream): nothing new to see
+    rebaselined: bool  # a global change the normalisation could not absorb: background restarted
+    water_level: float  # median water value in raw units this frame
+    spread: float  # water noise sigma in raw units
+    hot_level: float  # 99.5th percentile of the region, normalised units: how warm 'the warmest thing' is
+
+
+class WarmthModel:
+    def __init__(self, geometry: SceneGeometry, tuning: DetectorTuning, fps: float):
+        self.geo = geometry
+        self.tuning = tuning
+        self.fps = max(fps, 1.0)
+        water_idx = np.flatnonzero(geometry.water_work)
+        roi_idx = np.flatnonzero(geometry.roi_work)
+        self._water_idx = self._spread_sample(water_idx if len(water_idx) else roi_idx)
+        self._roi_idx = self._spread_sample(roi_idx)
+        self._roi_area = max(len(roi_idx), 1)
+        shape = geometry.roi_work.shape
+        self._background: np.ndarray | None = None
+        self._norm = np.empty(shape, np.float32)
+        self._contrast = np.empty(shape, np.float32)
+        self._prev_sample: np.ndarray | None = None
+        self._typical_change = 0.0
+        self._spread = 0.0
+        self._radiometric: bool | None = None
+        self._frames = 0
+
+    @staticmethod
+    def _spread_sample(idx: np.ndarray) -> np.ndarray:
+        if len(idx) <= WATER_SAMPLES:
+            return idx
+        return idx[np.linspace(0, len(idx) - 1, WATER_SAMPLES).astype(np.int64)]
+
+    # ------------------------------------------------------------------------------------------------
+    def process(self, frame: np.ndarray) -> WarmthFrame:
+        if self._radiometric is None:
+            self._radiometric = frame.dtype == np.uint16
+        frozen = self._is_repeat(frame)
+        raw = self._work_image(frame)
+        flat = raw.ravel()
+        water = flat[self._water_idx]
+        q25, q50, q75 = np.partition(water, [len(water) // 4, len(water) // 2, 3 * len(water) // 4])[
+            [len(water) // 4, len(water) // 2, 3 * len(water) // 4]
+        ]
+        floor = 0.1 if self._radiometric else 0.7  # K / grey: below this the spread is quantisation
+        spread_now = max(float(q75 - q25) / 1.349, floor)
+        rebaselined = False
+        if self._spread == 0.0 or not (0.67 < spread_now / self._spread < 1.5):
+            self._spread = spread_now  # AGC gain jump: take the new scale at once
+        else:
+            self._spread += 0.1 * (spread_now - self._spread)  # otherwise smooth quantisation jitter
+        np.subtract(raw, np.float32(q50), out=self._norm)
+        np.multiply(self._norm, np.float32(1.0 / self._spread), out=self._norm)
+        if self._background is None:
+            self._background = self._initial_background(self._norm)
+        np.subtract(self._norm, self._background, out=self._contrast)
+        warm = (self._contrast > self.tuning.warm_sigma).view(np.uint8)
+        warm &= self.geo.roi_work
+        if int(warm.sum()) > GLOBAL_CHANGE_FRACTION * self._roi_area:
+            self._background = self._initial_background(self._norm)
+            np.subtract(self._norm, self._background, out=self._contrast)
+            warm[:] = 0
+            rebaselined = True
+        elif not frozen:
+            self._learn(warm)
+        roi_vals = self._norm.ravel()[self._roi_idx]
+        hot = float(np.partition(roi_vals, int(0.995 * (len(roi_vals) - 1)))[int(0.995 * (len(roi_vals) - 1))])
+        self._frames += 1
+        return WarmthFrame(self._contrast, warm, raw, frozen, rebaselined, float(q50), self._spread, hot)
+
+    def _work_image(self, frame: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = self.geo.crop
+        sub = frame[y0:y1, x0:x1]
+        if self.geo.work_scale != 1:
+            h, w = self.geo.roi_work.shape
+            sub = cv2.resize(sub, (w, h), interpolation=cv2.INTER_AREA)
+        raw = sub.astype(np.float32)
+        if self._radiometric:
+            raw *= np.float32(0.01)  # centikelvin -> kelvin -> °C
+            raw -= np.float32(273.15)
+        return raw
+
+    def _is_repeat(self, frame: np.ndarray) -> bool:
+        """A frame (almost) identical to the last one while the scene normally changes: a freeze."""
+        sample = frame[:: FREEZE_SAMPLE_STEP, :: FREEZE_SAMPLE_STEP].astype(np.float32)
+        prev, self._prev_sample = self._prev_sample, sample
+        if prev is None or prev.shape != sample.shape:
+            return False
+        change = float(cv2.norm(sample, prev, cv2.NORM_L1)) / sample.size
+        if change == 0.0:
+            return True
+        if self._typical_change > 0 and change < 0.1 * self._typical_change:
+            return True  # re-encoded repeats are not bit-identical, but far stiller than live sensor noise
+        self._typical_change = change if self._typical_change == 0 else 0.95 * self._typical_change + 0.05 * change
+        return False
+
+    def _initial_background(self, norm: np.ndarray) -> np.ndarray:
+        """Start from a median-filtered scene (keeps the quay edge sharp, removes anything body-sized), and
+        never above the scene itself: whatever is warm now (a person already in the water, a walker) stays
+        in the foreground instead of being learned as background."""
+        k = max(3, int(self.geo.person_bottom / self.geo.work_scale) | 1)
+        # medianBlur takes any kernel only on 8-bit images: quantise the normalised scene at 1/4 sigma.
+        q = np.clip(norm * 4.0 + 128.0, 0, 255).astype(np.uint8)
+        smooth = (cv2.medianBlur(q, k).astype(np.float32) - 128.0) / 4.0
+        return np.minimum(norm, smooth + np.float32(0.5 * self.tuning.warm_sigma)).astype(np.float32)
+
+    def _learn(self, warm: np.ndarray) -> None:
+        """Slow background: every 4th frame where nothing is warm; every 40th, very slowly, everywhere,
+        so clutter that arrives and stays (a moored boat) fades out in minutes."""
+        step = 4
+        if self._frames % step:
+            return
+        alpha = min(1.0, step / (self.fps * self.tuning.background_s))
+        cv2.accumulateWeighted(self._norm, self._background, alpha, mask=1 - warm)
+        if self._frames % FG_LEARN_EVERY == 0:
+            cv2.accumulateWeighted(self._norm, self._background, alpha * 0.1, mask=warm)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self._norm, self._contrast, self._water_idx, self._roi_idx]
+        arrays += [a for a in (self._background, self._prev_sample) if a is not None]
+        return sum(a.nbytes for a in arrays)
