@@ -92,6 +92,19 @@ class EmbeddedBroker:
         self.stop()
 
 
+def ensure_broker(host: str | None, port: int, log_file: str | Path | None = None
+                  ) -> tuple[str, int, EmbeddedBroker | None]:
+    """The broker to use for an `mqtt:` section: the configured host, or else the embedded broker on
+    127.0.0.1:<port> -- reused when one is already listening there (another quaywatch part started it),
+    started otherwise. Returns (host, port, the broker we started or None); stop it when done."""
+    if host:
+        return host, port, None
+    if _listening("127.0.0.1", port):
+        log.info("using the MQTT broker already listening on 127.0.0.1:%d", port)
+        return "127.0.0.1", port, None
+    return "127.0.0.1", port, EmbeddedBroker("127.0.0.1", port, log_file).start()
+
+
 def broker_config(host: str, port: int) -> dict:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "quaywatch.config.cli",
     "quaywatch.evaluation.cli",
     "quaywatch.edge.camera_cli",
+    "quaywatch.edge.worker_cli",
     "quaywatch.demo",
 ]
 

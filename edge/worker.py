@@ -1,0 +1,276 @@
+"""The edge worker: many cameras in one process, detection on a small pool of threads, events out through
+the outbox and MQTT, evidence kept and served, camera health published.
+
+Frames flow:  CameraCapture thread --on_frame--> per-camera queue (newest wins) --> detection pool
+              --> CameraPipeline (the same path replay uses) --> event + evidence --> outbox --> MqttLink
+
+CPU is bounded by the pool size, not by the number of cameras: OpenCV and NumPy release the GIL, so a
+pool of one thread per core keeps the cores busy. Each camera has at most `queue_frames` frames waiting;
+when detection falls behind, the oldest waiting frame is dropped (counted), so alerts never lag behind
+the harbour. A camera is only ever processed by one thread at a time (its detector has state), and
+cameras take turns, so a busy camera cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from quaywatch.config import Camera, Site
+from quaywatch.config.wire import encode
+from quaywatch.edge.capture import CameraCapture, CameraHealth, CapturedFrame
+from quaywatch.edge.events import camera_event, detection_event, new_event_id, to_wire
+from quaywatch.edge.evidence import EvidenceStore, FrameRing, snapshot_jpeg
+from quaywatch.edge.evidence_http import EvidenceServer
+from quaywatch.edge.health import DarkCameraWatch
+from quaywatch.edge.mqtt import MqttLink, utc_iso
+from quaywatch.edge.outbox import Outbox
+from quaywatch.edge.pipeline import Alert, CameraPipeline
+from quaywatch.errors import QuaywatchError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraStats:
+    processed: int = 0
+    dropped: int = 0  # waited too long for a detection thread: a newer frame replaced it
+    alerts: int = 0
+    errors: int = 0
+    detect_s: float = 0.0  # total time in the pipeline
+
+    def as_dict(self) -> dict:
+        mean = 1000 * self.detect_s / self.processed if self.processed else 0.0
+        return {"processed": self.processed, "dropped": self.dropped, "alerts": self.alerts,
+                "errors": self.errors, "detect_ms": round(mean, 2)}
+
+
+@dataclass(eq=False)
+class CameraRunner:
+    """Everything the worker keeps for one camera."""
+
+    camera: Camera
+    waiting: deque
+    ring: FrameRing
+    recent: deque  # (t, frame) of frames the detector saw, for the snapshot of the exact frame
+    watch: DarkCameraWatch
+    pipeline: CameraPipeline | None = None
+    capture: CameraCapture | None = None
+    health: CameraHealth | None = None
+    scheduled: bool = False  # in the ready queue or being processed
+    stats: CameraStats = field(default_factory=CameraStats)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class EdgeWorker:
+    def __init__(self, site: Site, broker: tuple[str, int], *, cameras: list[str] | None = None,
+                 data_dir: str | Path | None = None, evidence_port: int | None = None, realtime: bool = True,
+                 sources: dict | None = None):
+        """`broker` is (host, port) already resolved (configured or embedded); `sources` maps a camera id to
+        a frame source object instead of opening `camera.source` (the simulator and tests use it)."""
+        self.site = site
+        self.cfg = site.edge
+        self.realtime = realtime
+        self.data_dir = Path(data_dir or self.cfg.data_dir)
+        chosen = [site.camera(c) for c in cameras] if cameras else [c for c in site.cameras if c.enabled]
+        if not chosen:
+            raise QuaywatchError(f"site {site.site.id!r}: no enabled camera to run")
+        self._sources = sources or {}
+        self.topics = None
+        self.threads = self.cfg.detection_threads or os.cpu_count() or 2
+        now = time.time()
+        ring_s = self.cfg.evidence.pre_s + self.cfg.evidence.post_s + 2.0
+        self.runners = {
+            c.id: CameraRunner(
+                camera=c, waiting=deque(maxlen=self.cfg.queue_frames),
+                ring=FrameRing(ring_s, self.cfg.evidence.clip_fps_max),
+                recent=deque(maxlen=64), watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now),
+            )
+            for c in chosen
+        }
+        self.outbox = Outbox(self.data_dir / "outbox.db")
+        self.link = MqttLink(site.mqtt, site.site.id, self.cfg.worker_id, self.outbox, *broker)
+        self.topics = self.link.topics
+        self.evidence = EvidenceStore(self.data_dir / "evidence", self.cfg.evidence)
+        ev = self.cfg.evidence
+        port = ev.http_port if evidence_port is None else evidence_port
+        self.server = EvidenceServer(self.evidence, ev.http_host, port, ev.public_url)
+        self._ready: queue.Queue[CameraRunner | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._pool: list[threading.Thread] = []
+        self._ticker: threading.Thread | None = None
+
+    # --- life -----------------------------------------------------------------------------------
+    def start(self) -> EdgeWorker:
+        pending = len(self.outbox)
+        if pending:
+            log.info("outbox holds %d unacknowledged event(s) from before: resending them first", pending)
+        self.link.start()
+        self.evidence.start()
+        self.server.start()
+        for i in range(self.threads):
+            t = threading.Thread(target=self._detect_loop, name=f"detect-{i}", daemon=True)
+            t.start()
+            self._pool.append(t)
+        for runner in self.runners.values():
+            runner.capture = CameraCapture(
+                runner.camera, self.cfg.capture,
+                on_frame=lambda cf, r=runner: self._on_frame(r, cf),
+                on_health=lambda h, r=runner: self._on_health(r, h),
+                realtime=self.realtime, source=self._sources.get(runner.camera.id),
+            ).start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="edge-health", daemon=True)
+        self._ticker.start()
+        log.info("edge worker %s: %d camera(s), %d detection thread(s), evidence at %s",
+                 self.cfg.worker_id, len(self.runners), self.threads, self.server.base_url)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for runner in self.runners.values():
+            if runner.capture:
+                runner.capture.stop()
+        for _ in self._pool:
+            self._ready.put(None)
+        for t in self._pool:
+            t.join(5)
+        if self._ticker:
+            self._ticker.join(5)
+        self.link.stop()
+        self.server.stop()
+        self.evidence.stop()
+        self.outbox.close()
+
+    def stats(self) -> dict:
+        out = {"worker": self.cfg.worker_id, "link": self.link.stats.as_dict(), "outbox": len(self.outbox),
+               "cameras": {}}
+        for cid, r in self.runners.items():
+            cap = r.capture.stats() if r.capture else None
+            out["cameras"][cid] = {**r.stats.as_dict(), "state": cap.state if cap else "starting",
+                                   "fps": cap.fps if cap else 0.0}
+        return out
+
+    # --- capture threads --------------------------------------------------------------------------
+    def _on_frame(self, runner: CameraRunner, cf: CapturedFrame) -> None:
+        runner.watch.frame(time.time())
+        runner.ring.add(cf.t, cf.frame)
+        with runner.lock:
+            if len(runner.waiting) == runner.waiting.maxlen:
+                runner.stats.dropped += 1  # the deque drops the oldest: the newest frame wins
+            runner.waiting.append(cf)
+            if runner.scheduled:
+                return
+            runner.scheduled = True
+        self._ready.put(runner)
+
+    def _on_health(self, runner: CameraRunner, health: CameraHealth) -> None:
+        runner.health = health
+        runner.watch.health(health.state, health.reason)
+        self._publish_camera_status(runner)
+
+    # --- detection pool ---------------------------------------------------------------------------
+    def _detect_loop(self) -> None:
+        while True:
+            runner = self._ready.get()
+            if runner is None or self._stop.is_set():
+                return
+            with runner.lock:
+                cf = runner.waiting.popleft() if runner.waiting else None
+                if cf is None:
+                    runner.scheduled = False
+                    continue
+            try:
+                self._detect(runner, cf)
+            finally:
+                with runner.lock:
+                    again = bool(runner.waiting)
+                    runner.scheduled = again
+                if again:
+                    self._ready.put(runner)  # to the back of the line: cameras take turns
+
+    def _detect(self, runner: CameraRunner, cf: CapturedFrame) -> None:
+        cam = runner.camera
+        started = time.perf_counter()
+        try:
+            if runner.pipeline is None:
+                runner.pipeline = CameraPipeline(self.site, cam, fps=cam.fps or 9.0)
+            alerts = runner.pipeline.process(cf.t, cf.frame)
+        except QuaywatchError as exc:  # e.g. the stream changed resolution: start the detector afresh
+            runner.stats.errors += 1
+            log.warning("%s: %s; restarting its detector", cam.id, exc)
+            runner.pipeline = None
+            return
+        except Exception:
+            runner.stats.errors += 1
+            log.exception("%s: detection failed on frame %d (dropped)", cam.id, cf.index)
+            return
+        finally:
+            runner.stats.detect_s += time.perf_counter() - started
+        runner.stats.processed += 1
+        runner.recent.append((cf.t, cf.frame))
+        for alert in alerts:
+            try:
+                self._raise_alert(runner, alert, cf)
+            except Exception:
+                runner.stats.errors += 1
+                log.exception("%s: could not raise alert %s", cam.id, alert.as_json())
+
+    def _raise_alert(self, runner: CameraRunner, alert: Alert, cf: CapturedFrame) -> None:
+        det, cam = alert.detection, runner.camera
+        frame = min(runner.recent, key=lambda x: abs(x[0] - det.t))[1] if runner.recent else cf.frame
+        event_id = new_event_id()
+        jpeg = snapshot_jpeg(frame, cam, det.bbox, det.kind.replace("_", " "),
+                             self.cfg.evidence.snapshot_max_bytes)
+        self.evidence.save_snapshot(event_id, jpeg)
+        self.evidence.schedule_clip(event_id, cam, runner.ring, det.t, det.bbox)
+        evidence = {"snapshot_jpeg_b64": base64.b64encode(jpeg).decode("ascii"),
+                    "snapshot_url": self.server.snapshot_url(event_id),
+                    "clip_url": self.server.clip_url(event_id)}
+        h, w = frame.shape[:2]
+        payload = detection_event(self.site.site.id, cam, det, (w, h), evidence, event_id=event_id)
+        self._enqueue(cam.id, payload)
+        runner.stats.alerts += 1
+        log.warning("%s: %s at t=%s (event %s)", cam.id, det.kind, utc_iso(det.t), event_id)
+
+    def _enqueue(self, camera_id: str, payload: dict) -> None:
+        wire = to_wire(payload)  # validated against event.schema.json before it is stored
+        self.outbox.put(payload["event_id"], self.topics.events(camera_id), wire, time.time())
+        self.link.notify()
+
+    # --- health ticker -----------------------------------------------------------------------------
+    def _tick_loop(self) -> None:
+        last_status = 0.0
+        while not self._stop.wait(0.5):
+            now = time.time()
+            for runner in self.runners.values():
+                event = runner.watch.check(now)
+                if event is not None:
+                    log.warning("%s", event.message)
+                    with contextlib.suppress(Exception):
+                        self._enqueue(runner.camera.id, camera_event(
+                            self.site.site.id, runner.camera, event.kind, event.t, event.message))
+            if now - last_status >= self.cfg.status_interval_s:
+                last_status = now
+                for runner in self.runners.values():
+                    self._publish_camera_status(runner)
+
+    def _publish_camera_status(self, runner: CameraRunner) -> None:
+        if runner.health is None:
+            return  # nothing known yet: the capture reports its first state within its open timeout
+        cap = runner.capture.stats() if runner.capture else runner.health.stats
+        state = runner.health.state if cap.state not in ("online", "degraded", "offline") else cap.state
+        payload = {
+            "version": 1, "site": self.site.site.id, "camera": runner.camera.id, "worker": self.cfg.worker_id,
+            "state": state, "time": utc_iso(time.time()), "reason": runner.health.reason[:500],
+            "fps": cap.fps, "last_frame_age_s": cap.last_frame_age_s, "decode_ms": cap.decode_ms,
+            "frames": cap.frames, "dropped": cap.dropped + runner.stats.dropped, "reconnects": cap.reconnects,
+        }
+        self.link.set_status(self.topics.camera_status(runner.camera.id), encode("status", payload))
