@@ -36,7 +36,9 @@ class RtspSource:
 
     def open(self) -> None:
         self.close()
-        options = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay"}
+        # small probe: FFmpeg would otherwise buffer ~5 s of a 9 fps stream before returning from open
+        options = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay",
+                   "analyzeduration": "500000", "probesize": "65536"}
         if self._url.startswith("rtsp"):
             options["rtsp_flags"] = "prefer_tcp"
         started = time.monotonic()
@@ -85,6 +87,8 @@ class RtspSource:
 
     def _error(self, what: str, exc: Exception, waited: float, limit: float) -> SourceError:
         text = redact(f"{type(exc).__name__}: {exc}", self._password)
+        if "401" in text or "Unauthorized" in text:
+            return SourceError(f"the camera refused the credentials (wrong user or password; {text})")
         if waited >= limit * 0.9 or isinstance(exc, TimeoutError) or "Immediate exit" in text:
             return SourceTimeout(f"no answer within {limit:g} s ({what} timeout; {text})")
         return SourceError(f"{what} failed: {text}")
