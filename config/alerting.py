@@ -44,6 +44,7 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     steps: list[Step] = Field(min_length=1)
     loops: int = Field(default=0, ge=0, le=20, description="extra rounds through the steps when nobody acks")
+    loop_after_s: float = Field(default=60.0, ge=0, le=3600, description="pause after the last step before a round")
 
     @field_validator("steps")
     @classmethod

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "quaywatch.edge.camera_cli",
     "quaywatch.edge.worker_cli",
     "quaywatch.demo",
+    "quaywatch.alerting.cli",
 ]
 
 

@@ -1,0 +1,223 @@
+"""Escalation: send each step of the paging policy until someone acknowledges.
+
+Crash safety comes from the order of work: the pages of a step are claimed in the store under
+idempotency keys (incident, step, loop, channel, number), then sent, and only then is the incident
+moved on to that step (compare-and-set). A process that dies anywhere in between comes back, finds
+the same step due, recomputes the same keys, sends only what was never claimed, and moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from quaywatch.alerting.changes import ChangeFeed
+from quaywatch.alerting.lifecycle import audit, transition
+from quaywatch.alerting.metrics import Metrics
+from quaywatch.alerting.notify.pager import Page, Pager, SendError
+from quaywatch.alerting.notify.templates import AlertFacts, sms_text, voice_twiml
+from quaywatch.alerting.store import AlertStore
+from quaywatch.config.alerting import Policy, Step
+from quaywatch.config.site import Site
+
+log = logging.getLogger(__name__)
+
+CONFIRMED = ("delivered", "read", "completed", "dry-run")  # dry-run: nothing will ever call back
+FAILED = ("failed", "undelivered", "busy", "no-answer", "canceled")
+
+
+class Escalator:
+    def __init__(self, site: Site, store: AlertStore, pager: Pager, metrics: Metrics, changes: ChangeFeed):
+        self.site = site
+        self.cfg = site.alerting
+        self.store = store
+        self.pager = pager
+        self.metrics = metrics
+        self.changes = changes
+        self._busy: set[str] = set()  # incidents this process is paging right now
+
+    # --- policy -------------------------------------------------------------------------------------------
+    def policy_for(self, inc: dict[str, Any]) -> Policy | None:
+        p = self.cfg.policies
+        if p is None:
+            return None
+        if inc["drill"]:
+            return p.drill
+        return p.camera if inc["category"] == "camera" else p.water
+
+    def facts(self, inc: dict[str, Any]) -> AlertFacts:
+        cameras = tuple(inc["cameras"].split(","))
+        cam = next((c for c in self.site.cameras if c.id == cameras[0]), None)
+        return AlertFacts(
+            kind=inc["kind"], drill=bool(inc["drill"]), place=cam.name if cam else cameras[0], cameras=cameras,
+            time=datetime.fromtimestamp(inc["first_time"], UTC), timezone=self.site.site.timezone,
+            code=inc["ack_code"], lat=inc["lat"], lon=inc["lon"],
+        )
+
+    def status_callback(self, key: str) -> str | None:
+        base = self.cfg.twilio.public_url
+        return f"{base}/twilio/status?m={quote(key, safe='')}" if base else None
+
+    def pages_for(self, inc: dict[str, Any], step: Step, at: tuple[int, int], received: float | None) -> list[Page]:
+        facts = self.facts(inc)
+        pages, seen = [], set()
+        for gname in step.notify:
+            group = self.cfg.groups[gname]
+            # Config validation already forbids these; checked again because a wrong page here is costly.
+            if inc["drill"] and group.kind != "test":
+                log.error("drill %s: refusing to page group %s (%s)", inc["id"], gname, group.kind)
+                continue
+            if inc["category"] == "camera" and group.kind == "police":
+                log.error("camera incident %s: refusing to page police group %s", inc["id"], gname)
+                continue
+            for person in group.people:
+                if person.number in seen:
+                    continue
+                seen.add(person.number)
+                lang = person.language or self.cfg.language
+                tpl = self.cfg.templates[lang]
+                body = (sms_text(tpl, facts, self.cfg.place_max_chars) if step.channel == "sms"
+                        else voice_twiml(tpl, facts, lang))
+                key = f"{inc['id']}:s{at[0]}:l{at[1]}:{step.channel}:{person.number}"
+                pages.append(Page(key=key, channel=step.channel, to=person.number, body=body,
+                                  status_callback=self.status_callback(key), drill=bool(inc["drill"]),
+                                  person=person.name, received_at=received))
+        return pages
+
+    @staticmethod
+    def after(policy: Policy, at: tuple[int, int]) -> tuple[tuple[int, int], float] | None:
+        """The step after `at` and its delay, or None at the end of the last loop."""
+        step, loop = at
+        if step + 1 < len(policy.steps):
+            return (step + 1, loop), policy.steps[step + 1].after_s
+        if loop < policy.loops:
+            return (0, loop + 1), policy.loop_after_s
+        return None
+
+    # --- sending ------------------------------------------------------------------------------------------
+    async def send(self, inc: dict[str, Any], page: Page, step: int | None, loop: int | None) -> bool | None:
+        """Claim, send, record. None = already claimed before (not sent again); else whether it went out."""
+        row = {"id": page.key, "incident_id": inc["id"] if inc else None, "direction": "out",
+               "channel": page.channel, "step": step, "loop": loop, "person": page.person, "to_number": page.to,
+               "from_number": self.cfg.twilio.from_number, "body": page.body}
+        if not self.store.claim_message(row, time.time()):
+            return None
+        try:
+            sent = await self.pager.send(page)
+        except SendError as exc:
+            log.error("page %s failed (%s): %s", page.key, "transient" if exc.transient else "permanent", exc)
+            self.store.update_message(page.key, time.time(), "failed", error_code=exc.code, attempts=exc.attempts,
+                                      detail=str(exc)[:500])
+            self.metrics.pages.labels(page.channel, "failed").inc()
+            self.metrics.retries.inc(max(0, exc.attempts - 1))
+            return False
+        if page.received_at is not None and not hasattr(self.pager, "on_request"):
+            self.metrics.latency.observe(time.perf_counter() - page.received_at)
+        self.store.update_message(page.key, time.time(), sent.status, provider_sid=sent.sid, attempts=sent.attempts)
+        self.metrics.pages.labels(page.channel, "sent").inc()
+        self.metrics.retries.inc(sent.attempts - 1)
+        return True
+
+    async def fire(self, incident_id: str, reason: str, received: float | None = None) -> bool:
+        """Send the next due step of one incident. False if nothing was due or another process did it."""
+        if incident_id in self._busy:
+            return False
+        self._busy.add(incident_id)
+        try:
+            return await self._fire(incident_id, reason, received)
+        finally:
+            self._busy.discard(incident_id)
+
+    async def _fire(self, incident_id: str, reason: str, received: float | None) -> bool:
+        inc = self.store.incident(incident_id)
+        policy = self.policy_for(inc) if inc else None
+        if inc is None or inc["state"] not in ("new", "paged"):
+            return False
+        now = time.time()
+        if policy is None:
+            log.error("incident %s: no alerting.policies configured; nobody can be paged", incident_id)
+            self.store.advance_step(incident_id, (inc["step"], inc["loop"]), (inc["step"], inc["loop"]), now, None, None)
+            return False
+        if inc["step"] < 0:
+            target: tuple[int, int] | None = (0, 0)
+        else:
+            following = self.after(policy, (inc["step"], inc["loop"]))
+            target = following[0] if following else None
+        if target is None:
+            self.store.advance_step(incident_id, (inc["step"], inc["loop"]), (inc["step"], inc["loop"]),
+                                    inc["step_sent_at"] or now, None, None)
+            return False
+        step = policy.steps[target[0]]
+        pages = self.pages_for(inc, step, target, received)
+        results = await asyncio.gather(*(self.send(inc, p, *target) for p in pages))
+        now = time.time()
+        nxt = self.after(policy, target)
+        next_due = now + nxt[1] if nxt else None
+        if nxt and pages and all(r is False for r in results):
+            next_due = now  # every page of this step failed for good: don't wait out the delay
+        check = now + self.cfg.delivery_timeout_s if nxt else None
+        if not self.store.advance_step(incident_id, (inc["step"], inc["loop"]), target, now, next_due, check):
+            return False
+        if inc["state"] == "new":
+            transition(self.store, incident_id, "paged", actor="escalation", now=now)
+        sent = sum(1 for r in results if r)
+        audit(self.store, incident_id, actor="escalation", now=now,
+              note=f"step {target[0] + 1}/{len(policy.steps)} round {target[1] + 1} ({reason}): {step.channel} to "
+                   f"{', '.join(step.notify)}: {sent} sent, {sum(1 for r in results if r is False)} failed, "
+                   f"{sum(1 for r in results if r is None)} already sent before")
+        self.metrics.escalations.labels(reason).inc()
+        self.changes.publish(incident_id, "paged" if target == (0, 0) else "escalated")
+        return True
+
+    async def tick(self) -> None:
+        """One pass over due incidents: steps whose delay ran out, pages whose delivery is unconfirmed."""
+        now = time.time()
+        for inc in self.store.due(now):
+            if inc["id"] in self._busy:
+                continue
+            if inc["next_due_at"] is not None and inc["next_due_at"] <= now:
+                await self.fire(inc["id"], "first page" if inc["step"] < 0 else "no acknowledgement")
+            elif inc["delivery_check_at"] is not None and inc["delivery_check_at"] <= now:
+                await self._check_delivery(inc, now)
+
+    async def _check_delivery(self, inc: dict[str, Any], now: float) -> None:
+        msgs = self.store.messages_of_step(inc["id"], inc["step"], inc["loop"])
+        # A number counts as reached when any of its messages (first try or a redelivery) was confirmed.
+        reached = {m["to_number"] for m in msgs if m["status"] in CONFIRMED}
+        unconfirmed = [m for m in msgs if m["to_number"] not in reached and "#r" not in m["id"]]
+        if not unconfirmed:
+            self.store.clear_delivery_check(inc["id"])
+            return
+        audit(self.store, inc["id"], actor="escalation", now=now,
+              note=f"no delivery confirmation within {self.cfg.delivery_timeout_s:g}s for "
+                   + ", ".join(f"{m['to_number']} ({m['status']})" for m in unconfirmed) + ": escalating")
+        self.store.escalate_now(inc["id"], now)
+        await self.fire(inc["id"], "undelivered")
+
+    async def run(self, stop: asyncio.Event, period: float = 0.25) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:  # the escalation loop must outlive one bad row or a database hiccup
+                log.exception("escalation pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
+
+    async def redeliver(self, message: dict[str, Any]) -> bool | None:
+        """Send a page again after a transient delivery failure (30001/30008), under a new key."""
+        base, _, n = message["id"].partition("#r")
+        attempt = int(n or 0) + 1
+        if attempt > self.cfg.twilio.retries:
+            return False
+        inc = self.store.incident(message["incident_id"]) if message["incident_id"] else None
+        if inc is None or inc["state"] not in ("new", "paged"):
+            return False
+        key = f"{base}#r{attempt}"
+        page = Page(key=key, channel=message["channel"], to=message["to_number"], body=message["body"],
+                    status_callback=self.status_callback(key), drill=bool(inc["drill"]), person=message["person"] or "")
+        return await self.send(inc, page, message["step"], message["loop"])

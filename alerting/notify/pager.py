@@ -1,0 +1,44 @@
+"""What a pager is: something that sends one Page (SMS or voice call) and says how it went."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+# Twilio error codes worth a second try: 30001 queue overflow, 30008 unknown error (carrier hiccup).
+TRANSIENT_TWILIO_CODES = frozenset({30001, 30008})
+
+
+@dataclass(frozen=True)
+class Page:
+    key: str                                  # idempotency key; also the message's id in the store
+    channel: Literal["sms", "voice"]
+    to: str                                   # E.164
+    body: str                                 # SMS text, or TwiML for a call
+    status_callback: str | None = None        # where Twilio reports delivery; carries `key`
+    drill: bool = False
+    person: str = ""
+    received_at: float | None = field(default=None, compare=False)  # perf_counter of the triggering event
+
+
+@dataclass(frozen=True)
+class Sent:
+    sid: str
+    status: str        # the provider's first status, e.g. queued
+    attempts: int
+
+
+class SendError(Exception):
+    """A send that failed for good (`transient` False) or kept failing transiently until retries ran out."""
+
+    def __init__(self, message: str, *, transient: bool, code: str | None = None, attempts: int = 1):
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+        self.attempts = attempts
+
+
+class Pager(Protocol):
+    async def send(self, page: Page) -> Sent: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,153 @@
+"""The alerting service wired together: intake -> dispatch -> escalation -> pager, the store under all of
+it, and the web app (webhooks, /metrics, /healthz; the control room adds its routers) in the same loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterable
+
+import uvicorn
+from fastapi import APIRouter
+
+from quaywatch.alerting.changes import ChangeFeed
+from quaywatch.alerting.dispatch import Dispatcher, Incoming
+from quaywatch.alerting.escalation import Escalator
+from quaywatch.alerting.intake import Intake
+from quaywatch.alerting.metrics import Metrics
+from quaywatch.alerting.notify.dry_run import DryRunPager
+from quaywatch.alerting.notify.pager import TRANSIENT_TWILIO_CODES, Pager
+from quaywatch.alerting.replies import Replies
+from quaywatch.alerting.store import OPEN_STATES, AlertStore
+from quaywatch.alerting.web import create_app
+from quaywatch.config.site import Site
+from quaywatch.errors import QuaywatchError
+
+log = logging.getLogger(__name__)
+
+
+class AlertingService:
+    def __init__(self, site: Site, *, dry_run: bool | None = None, pager: Pager | None = None,
+                 extra_routers: Iterable[APIRouter] = ()):
+        self.site = site
+        cfg = site.alerting
+        self.dry_run = cfg.dry_run if dry_run is None else dry_run
+        self.auth_token = os.environ.get(cfg.twilio.auth_token_env) or None
+        self.metrics = Metrics()
+        self.changes = ChangeFeed()
+        self.store = AlertStore(cfg.store_url)
+        self.pager = pager or self._pager()
+        self.escalator = Escalator(site, self.store, self.pager, self.metrics, self.changes)
+        self.dispatcher = Dispatcher(site, self.store, self.metrics, self.changes)
+        self.replies = Replies(self.escalator, self.store, self.metrics, self.changes)
+        self.app = create_app(self, extra_routers)
+        self.intake: Intake | None = None
+        self.web_port: int | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    def _pager(self) -> Pager:
+        if self.dry_run:
+            return DryRunPager()
+        if not self.auth_token:
+            raise QuaywatchError(
+                f"alerting.twilio.auth_token_env: environment variable {self.site.alerting.twilio.auth_token_env} "
+                "is not set (or use --dry-run to print messages instead of sending them)")
+        from quaywatch.alerting.notify.twilio_pager import TwilioPager
+
+        return TwilioPager(self.site.alerting.twilio, self.auth_token, on_request=self._observe_latency)
+
+    def _observe_latency(self, page, t: float) -> None:
+        if page.received_at is not None:
+            self.metrics.latency.observe(t - page.received_at)
+
+    # --- the work -----------------------------------------------------------------------------------------
+    async def handle_batch(self, items: list[Incoming]) -> None:
+        """Commit a batch of valid events, then page every new incident at once (concurrently)."""
+        if not items:
+            return
+        for opened in self.dispatcher.ingest(items):
+            task = asyncio.create_task(self.escalator.fire(opened.incident_id, "first page", opened.received))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def delivery_status(self, key: str, status: str, error_code: str | None, sid: str | None) -> None:
+        msg = self.store.message(key) if key else None
+        if msg is None:
+            log.warning("status callback for unknown message %r (sid %s): %s", key, sid, status)
+            return
+        self.store.update_message(key, time.time(), status, provider_sid=sid, error_code=error_code)
+        self.metrics.delivery.labels(status).inc()
+        if msg["incident_id"]:
+            self.changes.publish(msg["incident_id"], "delivery")
+        if status in ("failed", "undelivered") and error_code and error_code.isdigit() \
+                and int(error_code) in TRANSIENT_TWILIO_CODES:
+            await self.escalator.redeliver({**msg, "status": status})
+
+    # --- state for the web app ----------------------------------------------------------------------------
+    def health(self) -> dict[str, bool]:
+        try:
+            self.store.db.one("SELECT 1 AS x")
+            store_ok = True
+        except Exception:
+            store_ok = False
+        return {"store": store_ok, "mqtt": bool(self.intake and self.intake.connected.is_set())}
+
+    def refresh_gauges(self) -> None:
+        self.metrics.open_incidents.set(len(self.store.incidents(states=OPEN_STATES, limit=100000)))
+
+    # --- running ------------------------------------------------------------------------------------------
+    def _broker(self) -> tuple[str, int, object | None]:
+        mqtt = self.site.mqtt
+        if mqtt.host:
+            return mqtt.host, mqtt.port, None
+        # No broker named: use the one on loopback (the demo's), or start the embedded one.
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", mqtt.port), timeout=0.3):
+            return "127.0.0.1", mqtt.port, None
+        from quaywatch.broker import EmbeddedBroker
+
+        broker = EmbeddedBroker(port=mqtt.port).start()
+        return "127.0.0.1", mqtt.port, broker
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        abandoned = self.store.abandon_inflight(time.time())
+        if abandoned:
+            log.warning("%d page(s) were being sent when the service last stopped; not resent", abandoned)
+        host, port, broker = self._broker()
+        mqtt = self.site.mqtt
+        password = os.environ.get(mqtt.password_env) if mqtt.password_env else None
+        cfg = self.site.alerting
+        self.intake = Intake(mqtt, host, port, self.site.site.id, f"quaywatch-{self.site.site.id}-{cfg.instance_id}",
+                             self.metrics, self.handle_batch, password)
+        server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
+                                               log_level="warning", lifespan="off"))
+        tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),
+                 asyncio.create_task(server.serve())]
+        try:
+            while not server.started and not tasks[2].done():
+                await asyncio.sleep(0.02)
+            if tasks[2].done():
+                tasks[2].result()
+                raise QuaywatchError(f"alerting.web: cannot listen on {cfg.web.host}:{cfg.web.port}")
+            self.web_port = server.servers[0].sockets[0].getsockname()[1]
+            log.info("alerting %s: web on http://%s:%d, pager %s, store %s", cfg.instance_id, cfg.web.host,
+                     self.web_port, type(self.pager).__name__, self.store.db.dialect)
+            print(f"alerting ready: http://{cfg.web.host}:{self.web_port}", flush=True)
+            await stop.wait()
+        finally:
+            stop.set()
+            server.should_exit = True
+            await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
+            await self.pager.close()
+            self.store.close()
+            if broker is not None:
+                broker.stop()

@@ -1,0 +1,206 @@
+"""The alert store: events, incidents, their audit trail and every message sent or received.
+
+Writes are small named operations the alerting code composes inside `db.tx()`; reads return plain
+dicts so the control room (and anyone else) can query without knowing the SQL. Every outgoing message
+is keyed by an idempotency key and claimed (inserted) before it is sent: a second claim of the same key,
+by a restarted process or by a second node, finds the row and sends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quaywatch.alerting.store.db import Database
+
+OPEN_STATES = ("new", "paged", "acknowledged")
+PAGING_STATES = ("new", "paged")
+
+
+class AlertStore:
+    def __init__(self, url: str):
+        self.db = Database(url)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- intake -------------------------------------------------------------------------------------------
+    def lock_site(self, site: str) -> None:
+        """Serialise incident grouping for one site across processes (a row lock in both engines)."""
+        if not self.db.run("UPDATE site_locks SET n = n + 1 WHERE site = ?", (site,)):
+            self.db.run("INSERT INTO site_locks (site, n) VALUES (?, 1) ON CONFLICT (site) DO NOTHING", (site,))
+            self.db.run("UPDATE site_locks SET n = n + 1 WHERE site = ?", (site,))
+
+    def insert_event(self, event: dict[str, Any], time: float, received_at: float) -> bool:
+        """False when this event id was seen before (a redelivery)."""
+        return bool(
+            self.db.run(
+                "INSERT INTO events (event_id, site, camera, kind, drill, time, received_at, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event["event_id"], event["site"], event["camera"], event["kind"], int(bool(event.get("drill"))),
+                 time, received_at, json.dumps(event, separators=(",", ":"))),
+            )
+        )
+
+    def bind_event(self, event_id: str, incident_id: str) -> None:
+        self.db.run("UPDATE events SET incident_id = ? WHERE event_id = ?", (incident_id, event_id))
+
+    def groupable_incident(self, site: str, category: str, drill: bool, since: float,
+                           camera: str | None = None) -> dict[str, Any] | None:
+        """The newest incident still paging that an event at or after `since` belongs to."""
+        rows = self.db.all(
+            "SELECT * FROM incidents WHERE site = ? AND category = ? AND drill = ? AND state IN (?, ?) "
+            "AND opened_at >= ? ORDER BY opened_at DESC LIMIT 20",
+            (site, category, int(drill), *PAGING_STATES, since),
+        )
+        for row in rows:
+            if camera is None or camera in row["cameras"].split(","):
+                return row
+        return None
+
+    def create_incident(self, inc: dict[str, Any]) -> None:
+        cols = ", ".join(inc)
+        self.db.run(f"INSERT INTO incidents ({cols}) VALUES ({', '.join('?' * len(inc))})", tuple(inc.values()))
+
+    def add_camera(self, incident_id: str, camera: str, now: float) -> bool:
+        row = self.incident(incident_id)
+        cams = row["cameras"].split(",") if row else []
+        if not row or camera in cams:
+            return False
+        self.db.run("UPDATE incidents SET cameras = ?, updated_at = ? WHERE id = ?",
+                    (",".join([*cams, camera]), now, incident_id))
+        return True
+
+    def ack_code_in_use(self, code: str) -> bool:
+        return self.db.one(
+            "SELECT 1 AS x FROM incidents WHERE ack_code = ? AND state IN (?, ?, ?)", (code, *OPEN_STATES)
+        ) is not None
+
+    # --- life and audit -----------------------------------------------------------------------------------
+    def set_state(self, incident_id: str, from_state: str, to_state: str, now: float, **fields: Any) -> bool:
+        """Compare-and-set: only one process moves an incident out of a given state."""
+        sets = ", ".join(["state = ?", "updated_at = ?", *(f"{k} = ?" for k in fields)])
+        return bool(self.db.run(f"UPDATE incidents SET {sets} WHERE id = ? AND state = ?",
+                                (to_state, now, *fields.values(), incident_id, from_state)))
+
+    def add_transition(self, incident_id: str, at: float, from_state: str | None, to_state: str,
+                       actor: str, note: str | None = None) -> None:
+        self.db.run("INSERT INTO transitions (incident_id, at, from_state, to_state, actor, note) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (incident_id, at, from_state, to_state, actor, note))
+
+    def advance_step(self, incident_id: str, expect: tuple[int, int], to: tuple[int, int], sent_at: float,
+                     next_due_at: float | None, delivery_check_at: float | None) -> bool:
+        """Compare-and-set on (step, loop): exactly one process sends each escalation step."""
+        return bool(self.db.run(
+            "UPDATE incidents SET step = ?, loop = ?, step_sent_at = ?, next_due_at = ?, delivery_check_at = ?, "
+            "updated_at = ? WHERE id = ? AND step = ? AND loop = ?",
+            (to[0], to[1], sent_at, next_due_at, delivery_check_at, sent_at, incident_id, expect[0], expect[1]),
+        ))
+
+    def escalate_now(self, incident_id: str, now: float) -> None:
+        self.db.run("UPDATE incidents SET next_due_at = ?, delivery_check_at = NULL WHERE id = ?", (now, incident_id))
+
+    def clear_delivery_check(self, incident_id: str) -> None:
+        self.db.run("UPDATE incidents SET delivery_check_at = NULL WHERE id = ?", (incident_id,))
+
+    def due(self, now: float) -> list[dict[str, Any]]:
+        """Incidents whose next step is due, or whose delivery confirmation is overdue."""
+        return self.db.all(
+            "SELECT * FROM incidents WHERE state IN (?, ?) AND (next_due_at <= ? OR delivery_check_at <= ?) "
+            "ORDER BY opened_at", (*PAGING_STATES, now, now),
+        )
+
+    def unpaged(self) -> list[dict[str, Any]]:
+        """Incidents created but whose first step never went out (a crash between the two)."""
+        return self.db.all("SELECT * FROM incidents WHERE state = 'new' AND step = -1 ORDER BY opened_at")
+
+    # --- messages -----------------------------------------------------------------------------------------
+    def claim_message(self, msg: dict[str, Any], now: float) -> bool:
+        """Insert the message row under its idempotency key (`id`); False if it exists: don't send."""
+        row = {"status": "sending", "attempts": 0, "created_at": now, "updated_at": now, **msg}
+        cols = ", ".join(row)
+        claimed = bool(self.db.run(
+            f"INSERT INTO messages ({cols}) VALUES ({', '.join('?' * len(row))}) ON CONFLICT (id) DO NOTHING",
+            tuple(row.values()),
+        ))
+        if claimed:
+            self.add_message_event(msg["id"], now, row["status"])
+        return claimed
+
+    def update_message(self, message_id: str, now: float, status: str, *, provider_sid: str | None = None,
+                       error_code: str | None = None, attempts: int | None = None, detail: str | None = None) -> None:
+        self.db.run(
+            "UPDATE messages SET status = ?, updated_at = ?, provider_sid = COALESCE(?, provider_sid), "
+            "error_code = COALESCE(?, error_code), attempts = COALESCE(?, attempts) WHERE id = ?",
+            (status, now, provider_sid, error_code, attempts, message_id),
+        )
+        self.add_message_event(message_id, now, status, error_code, detail)
+
+    def add_message_event(self, message_id: str, at: float, status: str, error_code: str | None = None,
+                          detail: str | None = None) -> None:
+        self.db.run("INSERT INTO message_events (message_id, at, status, error_code, detail) VALUES (?, ?, ?, ?, ?)",
+                    (message_id, at, status, error_code, detail))
+
+    def message(self, message_id: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM messages WHERE id = ?", (message_id,))
+
+    def messages_of_step(self, incident_id: str, step: int, loop: int) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM messages WHERE incident_id = ? AND direction = 'out' AND step = ? "
+                           "AND loop = ? ORDER BY created_at", (incident_id, step, loop))
+
+    def abandon_inflight(self, now: float) -> int:
+        """At start: a send claimed but never recorded may or may not have left. It is not resent (no
+        double page); its status callback still finds it by id, and no confirmation escalates."""
+        rows = self.db.all("SELECT id FROM messages WHERE status = 'sending'")
+        for r in rows:
+            self.update_message(r["id"], now, "unknown", detail="process stopped during the send")
+        return len(rows)
+
+    def paged_numbers(self, incident_id: str) -> set[str]:
+        rows = self.db.all("SELECT DISTINCT to_number FROM messages WHERE incident_id = ? AND direction = 'out'",
+                           (incident_id,))
+        return {r["to_number"] for r in rows}
+
+    def open_incident_by_code(self, code: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM incidents WHERE ack_code = ? AND state IN (?, ?, ?) "
+                           "ORDER BY opened_at DESC", (code, *OPEN_STATES))
+
+    def inbound_count(self, number: str, since: float) -> int:
+        row = self.db.one("SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND from_number = ? "
+                          "AND created_at >= ?", (number, since))
+        return int(row["n"]) if row else 0
+
+    # --- queries for people (control room, CLI, tests) ----------------------------------------------------
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+
+    def incidents(self, *, site: str | None = None, states: tuple[str, ...] | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        where, params = [], []
+        if site:
+            where.append("site = ?")
+            params.append(site)
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += list(states)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        return self.db.all(f"SELECT * FROM incidents {clause}ORDER BY opened_at DESC LIMIT ?", (*params, limit))
+
+    def events_of(self, incident_id: str) -> list[dict[str, Any]]:
+        rows = self.db.all("SELECT * FROM events WHERE incident_id = ? ORDER BY time", (incident_id,))
+        for r in rows:
+            r["payload"] = json.loads(r["payload"])
+        return rows
+
+    def messages_of(self, incident_id: str) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM messages WHERE incident_id = ? ORDER BY created_at", (incident_id,))
+
+    def message_events_of(self, message_id: str) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM message_events WHERE message_id = ? ORDER BY id", (message_id,))
+
+    def transitions_of(self, incident_id: str) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM transitions WHERE incident_id = ? ORDER BY id", (incident_id,))
+
+    def count_events(self) -> int:
+        row = self.db.one("SELECT COUNT(*) AS n FROM events")
+        return int(row["n"]) if row else 0

@@ -1,0 +1,123 @@
+"""One database connection, SQLite or PostgreSQL, behind the same three calls: tx(), one(), all().
+
+SQLite runs in WAL mode with synchronous=FULL: a committed event survives a power cut, which is why
+intake commits in batches (group commit) rather than once per event. Writers take `BEGIN IMMEDIATE`
+so two alerting processes on one file serialise instead of failing half-way through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from quaywatch.alerting.store.migrations import pending, statements
+from quaywatch.errors import QuaywatchError
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        parts = urlsplit(url)
+        self._lock = threading.RLock()  # web handlers run in threads; one connection, one user at a time
+        if parts.scheme == "sqlite":
+            self.dialect = "sqlite"
+            self._conn = self._open_sqlite(url[len("sqlite://") :])
+        elif parts.scheme in ("postgresql", "postgres"):
+            self.dialect = "postgres"
+            self._conn = self._open_postgres(url)
+        else:
+            raise QuaywatchError(f"alerting.store_url: unknown scheme {parts.scheme!r}; use sqlite:///PATH or postgresql://...")
+        self._depth = 0
+        self.migrate()
+
+    @staticmethod
+    def _open_sqlite(path: str) -> sqlite3.Connection:
+        # As in SQLAlchemy: sqlite:///var/x.db is relative to the working directory, sqlite:////abs/x.db absolute.
+        path = (path[1:] if path.startswith("/") else path) or ":memory:"
+        if path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise QuaywatchError(f"alerting.store_url: cannot create {Path(path).parent}: {exc}") from None
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        except sqlite3.Error as exc:
+            raise QuaywatchError(f"alerting.store_url: cannot open SQLite file {path}: {exc}") from None
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    @staticmethod
+    def _open_postgres(url: str):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        try:
+            return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise QuaywatchError(f"alerting.store_url: cannot connect to PostgreSQL: {exc}") from None
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Database]:
+        """A write transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._conn.execute("COMMIT")
+
+    def run(self, sql: str, params: tuple | list = ()) -> int:
+        """Execute a statement; returns the number of rows it changed."""
+        with self._lock:
+            cur = self._conn.execute(self._sql(sql), tuple(params))
+            return cur.rowcount
+
+    def one(self, sql: str, params: tuple | list = ()) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(self._sql(sql), tuple(params)).fetchone()
+            return dict(row) if row is not None else None
+
+    def all(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(self._sql(sql), tuple(params)).fetchall()]
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version. Safe when two nodes start at once."""
+        with self.tx():
+            self.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            if self.dialect == "postgres":
+                self.run("LOCK TABLE schema_version IN EXCLUSIVE MODE")
+            row = self.one("SELECT MAX(version) AS v FROM schema_version")
+            current = (row or {}).get("v") or 0
+            for number, sql in pending(current):
+                for stmt in statements(self.dialect, sql):
+                    self.run(stmt)
+                self.run("INSERT INTO schema_version (version) VALUES (?)", (number,))
+                current = number
+        return current
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,102 @@
+"""Schema migrations, numbered and applied in order; `schema_version` remembers the last one applied.
+
+The SQL is written once for SQLite and PostgreSQL; `{serial}` is the one word that differs.
+Times are epoch seconds (REAL / double precision) so both engines compare them the same way.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE site_locks (site TEXT PRIMARY KEY, n BIGINT NOT NULL DEFAULT 0);
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            category TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            drill INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            closed_as TEXT,
+            cameras TEXT NOT NULL,
+            first_time DOUBLE PRECISION NOT NULL,
+            opened_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            lat DOUBLE PRECISION,
+            lon DOUBLE PRECISION,
+            ack_code TEXT NOT NULL,
+            acked_by TEXT,
+            acked_at DOUBLE PRECISION,
+            step INTEGER NOT NULL DEFAULT -1,
+            loop INTEGER NOT NULL DEFAULT 0,
+            step_sent_at DOUBLE PRECISION,
+            next_due_at DOUBLE PRECISION,
+            delivery_check_at DOUBLE PRECISION
+        );
+        CREATE INDEX incidents_by_state ON incidents (site, state, opened_at);
+        CREATE INDEX incidents_due ON incidents (next_due_at);
+        CREATE TABLE events (
+            event_id TEXT PRIMARY KEY,
+            incident_id TEXT,
+            site TEXT NOT NULL,
+            camera TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            drill INTEGER NOT NULL,
+            time DOUBLE PRECISION NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX events_by_incident ON events (incident_id);
+        CREATE TABLE transitions (
+            id {serial},
+            incident_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX transitions_by_incident ON transitions (incident_id);
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT,
+            direction TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            step INTEGER,
+            loop INTEGER,
+            person TEXT,
+            to_number TEXT NOT NULL,
+            from_number TEXT NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL,
+            provider_sid TEXT,
+            error_code TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX messages_by_incident ON messages (incident_id);
+        CREATE INDEX messages_by_sid ON messages (provider_sid);
+        CREATE TABLE message_events (
+            id {serial},
+            message_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            status TEXT NOT NULL,
+            error_code TEXT,
+            detail TEXT
+        );
+        CREATE INDEX message_events_by_message ON message_events (message_id);
+        """,
+    ),
+]
+
+SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}
+
+
+def statements(dialect: str, sql: str) -> list[str]:
+    return [s.strip() for s in sql.replace("{serial}", SERIAL[dialect]).split(";") if s.strip()]
+
+
+def pending(current: int) -> list[tuple[int, str]]:
+    return [(n, sql) for n, sql in MIGRATIONS if n > current]

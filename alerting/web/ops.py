@@ -1,0 +1,24 @@
+"""/healthz for load balancers and systemd, /metrics for Prometheus."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    svc = request.app.state.service
+    checks = svc.health()
+    ok = all(checks.values())
+    return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    svc = request.app.state.service
+    svc.refresh_gauges()
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
