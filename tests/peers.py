@@ -190,3 +190,188 @@ class MqttRecorder:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+class Prism:
+    """Stoplight Prism mocking Twilio's own OpenAPI contract (../shared/twilio/twilio_api_v2010.json): a request
+    that breaks the contract gets a 4xx/422, one that keeps it a 2xx with an example body."""
+
+    def __init__(self, workdir: Path, spec: Path | None = None, port: int | None = None):
+        self.binary = str(REPO / "tools" / "node_modules" / ".bin" / "prism")
+        if not os.access(self.binary, os.X_OK):
+            missing("Prism is not installed in tools/ (bash .ci/system-deps.sh installs it)")
+        self.spec = spec or require_shared("twilio/twilio_api_v2010.json")
+        self.port = port or free_port()
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> Prism:
+        self.process = Process([self.binary, "mock", "-h", "127.0.0.1", "-p", str(self.port), str(self.spec)],
+                               self.dir / "prism.log")
+        wait_for_port(self.port, timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+            self.process = None
+
+
+class TwilioStandIn:
+    """A loopback HTTP stand-in for api.twilio.com that records every request (form fields decoded) and then
+    forwards it to `upstream` (Prism) or, without one, answers 201 itself. Faults on demand: `fail_next(n)`
+    answers 500 n times, `hang_next(n, s)` holds n requests for s seconds (a client timeout)."""
+
+    def __init__(self, upstream: str | None = None, port: int | None = None):
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        self.port = port or free_port()
+        self.requests: list[dict] = []
+        self._fail = 0
+        self._hang = (0, 0.0)
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                self._serve()
+
+            def do_POST(self):
+                self._serve()
+
+            def _serve(self):
+                outer._handle(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TwilioStandIn:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, n: int) -> None:
+        with self._lock:
+            self._fail = n
+
+    def hang_next(self, n: int, seconds: float) -> None:
+        with self._lock:
+            self._hang = (n, seconds)
+
+    def posts(self, path_part: str = "") -> list[dict]:
+        with self._lock:
+            return [r for r in self.requests if r["method"] == "POST" and path_part in r["path"]]
+
+    def _handle(self, h) -> None:
+        import json as _json
+        import urllib.error
+        import urllib.request
+        from urllib.parse import parse_qs
+
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        form = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(body.decode(errors="replace")).items()}
+        record = {"method": h.command, "path": h.path, "form": form, "t": time.perf_counter(), "status": None}
+        with self._lock:
+            self.requests.append(record)
+            fail = self._fail > 0
+            self._fail -= int(fail)
+            hang = self._hang[1] if self._hang[0] > 0 else 0.0
+            self._hang = (self._hang[0] - int(hang > 0), self._hang[1])
+        if hang:
+            time.sleep(hang)
+        if fail:
+            status, payload, ctype = 500, b'{"code": 20500, "message": "Internal Server Error", "status": 500}', \
+                "application/json"
+        elif self.upstream:
+            req = urllib.request.Request(self.upstream + h.path, data=body if h.command == "POST" else None,
+                                         method=h.command, headers={k: v for k, v in h.headers.items()
+                                                                    if k.lower() not in ("host", "content-length")})
+            try:
+                with urllib.request.urlopen(req, timeout=20) as resp:
+                    status, payload, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as exc:
+                status, payload, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+        else:
+            sid = ("SM" if "Messages" in h.path else "CA") + f"{len(self.requests):032x}"
+            status, ctype = 201, "application/json"
+            payload = _json.dumps({"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}).encode()
+        record["status"] = status
+        record["response"] = payload[:2000]
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", ctype or "application/json")
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+        except OSError:
+            pass  # the client gave up (a timeout we caused on purpose)
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster (Debian's binaries) on 127.0.0.1:<free port>, run as user `postgres`
+    from a temp dir it owns, trust auth on loopback only. `url` is ready for psycopg."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        import glob
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            missing("PostgreSQL is not installed (apt-get install postgresql)")
+        self.bin = Path(bins[-1]).parent
+        self.port = port or free_port()
+        self.dir = Path(workdir)
+        self.data = self.dir / "data"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process: Process | None = None
+        self._as = []
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                missing("user postgres does not exist (apt-get install postgresql)")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> Postgres:
+        subprocess.run([*self._as, str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+        self.process = Process([*self._as, str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
+                                "-c", "fsync=off"], self.dir / "postgres.log")
+        wait_for_port(self.port, 30)
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.signal(signal.SIGINT)  # fast shutdown
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.proc.wait(10)
+            self.process.stop()
+            self.process = None
