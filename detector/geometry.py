@@ -69,7 +69,7 @@ class SceneGeometry:
         # they reach the edge, nothing far inland can fall in.
         band = polygon_mask((h, w), [])
         line_pts = np.round(self.quay_line).astype(np.int32)
-        thickness = max(3, int(2 * self.person_bottom))
+        thickness = max(3, int(4 * self.person_bottom))  # two person heights either side
         cv2.polylines(band, [line_pts], False, 1, thickness=thickness)
         roi = ((self.water_mask | band) & (1 - self.exclude_mask)).astype(np.uint8)
         ys, xs = np.nonzero(roi)

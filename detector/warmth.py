@@ -120,9 +120,12 @@ class WarmthModel:
         change = float(cv2.norm(sample, prev, cv2.NORM_L1)) / sample.size
         if change == 0.0:
             return True
-        if self._typical_change > 0 and change < 0.1 * self._typical_change:
+        if self._typical_change > 0 and change < 0.15 * self._typical_change:
             return True  # re-encoded repeats are not bit-identical, but far stiller than live sensor noise
-        self._typical_change = change if self._typical_change == 0 else 0.95 * self._typical_change + 0.05 * change
+        if self._typical_change == 0:
+            self._typical_change = change
+        else:  # a typical frame-to-frame change; one big jump (AGC) must not make normal frames look still
+            self._typical_change += 0.05 * (min(change, 2 * self._typical_change) - self._typical_change)
         return False
 
     def _initial_background(self, norm: np.ndarray) -> np.ndarray:

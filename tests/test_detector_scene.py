@@ -84,13 +84,14 @@ def temperature_frames(scene: Scene):
 
 def render(scene: Scene, bits: int = 8):
     """(t, frame) pairs: 8-bit with AGC (range follows the scene, jumps at agc_jumps) or 16-bit centikelvin."""
+    lo, hi = WATER_C - 1.0, 36.0  # the camera's AGC range: settled, it only moves at the scripted jumps
     for t, img in temperature_frames(scene):
         if bits == 16:
             yield t, np.clip((img + 273.15) * 100.0, 0, 65535).astype(np.uint16)
             continue
-        lo, hi = float(np.percentile(img, 1)), float(np.percentile(img, 99.9)) + 1.0
         if sum(t >= j for j in scene.agc_jumps) % 2:
-            lo, hi = lo - 3.0, hi + 8.0  # the camera re-scales: everything darker and flatter
+            yield t, np.clip((img - lo + 3.0) / (hi - lo + 11.0) * 230 + 10, 0, 255).astype(np.uint8)
+            continue  # the camera re-scaled: everything brighter and flatter
         yield t, np.clip((img - lo) / (hi - lo) * 230 + 10, 0, 255).astype(np.uint8)
 
 

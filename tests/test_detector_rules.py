@@ -1,0 +1,136 @@
+"""Each detector rule on a small synthetic scene built here: what must alert does, once; what must not, doesn't."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.test_detector_scene import LINE_X, Scene, Thing, fall, run, walk
+
+
+def kinds(dets):
+    return [d.kind for d in dets]
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_fall_from_land_into_water_alerts_once_within_a_second(bits):
+    dets, results = run(Scene([Thing(fall(120, 60, t_cross=2.0, visible_after=None), (8, 24), 30.0)]), bits)
+    assert kinds(dets) == ["water_entry"]
+    assert 2.0 <= dets[0].t <= 3.0
+    assert dets[0].confidence >= 0.5
+    # evidence frame is the crossing, within a few frames of t=2.0 s at 9 fps
+    assert 17 <= dets[0].frame_index <= 24
+    assert results[-1].tracks and results[-1].tracks[0].on_water
+
+
+def test_crossing_then_vanishing_under_water_still_alerts():
+    # visible in the water for only 0.55 s after crossing, then gone (submerged)
+    dets, _ = run(Scene([Thing(fall(120, 60, t_cross=2.0, visible_after=0.55), (8, 24), 30.0)]))
+    assert kinds(dets) == ["water_entry"]
+    assert dets[0].t <= 3.2
+
+
+def test_walking_out_of_the_water_is_not_an_entry():
+    # the same track the other way: from the water onto land (a swimmer climbing out) is not a fall
+    path = fall(120, 60, t_cross=2.0, visible_after=None)
+    reverse = lambda t: path(6.0 - t)  # noqa: E731
+    dets, _ = run(Scene([Thing(reverse, (8, 24), 30.0)], seconds=3.0))
+    assert "water_entry" not in kinds(dets)
+
+
+def test_walker_along_the_edge_with_box_over_the_line_does_not_alert():
+    # centre 3 px from the line on the land side: the box overlaps the line the whole time
+    walker = Thing(walk(LINE_X + 3, 5, 0, 18.0), (8, 24), 30.0)
+    dets, results = run(Scene([walker], seconds=6.0))
+    assert dets == []
+    assert any(tr.side == "edge" for r in results for tr in r.tracks)  # it really was on the line
+
+
+def test_sitter_at_the_edge_with_legs_over_the_water_does_not_alert():
+    # a sitter: torso on land, legs dangling over the water side (an L-shaped warm blob)
+    torso = Thing(walk(LINE_X + 4, 60, 0, 0), (7, 16), 30.0)
+    legs = Thing(walk(LINE_X - 3, 70, 0, 0), (10, 5), 28.0)
+    dets, _ = run(Scene([torso, legs], seconds=8.0))
+    assert dets == []
+
+
+def test_swimmer_in_the_water_alerts_person_in_water_once():
+    head = Thing(lambda t: (40 + 2 * np.sin(t), 70 + np.sin(2 * t)), (5, 5), 29.0)
+    dets, _ = run(Scene([head], seconds=8.0))
+    assert kinds(dets) == ["person_in_water"]
+    assert dets[0].t <= 1.5
+
+
+def test_new_incident_elsewhere_alerts_again_but_the_same_person_reacquired_does_not():
+    # one head dives (gone 1 s) and resurfaces nearby; a second head appears far away later
+    first = Thing(lambda t: None if 3.0 < t < 4.0 else (30 + t, 30), (5, 5), 29.0)
+    second = Thing(lambda t: (50, 100) if t > 5.0 else None, (5, 5), 29.0)
+    dets, _ = run(Scene([first, second], seconds=8.0))
+    assert kinds(dets) == ["person_in_water", "person_in_water"]
+    assert dets[1].t > 5.0 and dets[1].bbox[1] > 80
+
+
+def test_gull_flying_over_the_water_is_not_a_person():
+    gull = Thing(walk(150, 20, -60.0, 8.0, t0=1.0, t1=3.6), (5, 3), 22.0)
+    dets, _ = run(Scene([gull], seconds=5.0))
+    assert dets == []
+
+
+@pytest.mark.parametrize("bits", [16])
+def test_duck_cooler_than_a_head_is_not_a_person(bits):
+    duck = Thing(lambda t: (40 + 1.5 * t, 60), (8, 5), 18.0)  # radiometric: a duck's back is ~15-20 °C
+    dets, _ = run(Scene([duck], seconds=6.0), bits)
+    assert dets == []
+    head = Thing(lambda t: (40 + 1.5 * t, 60), (5, 5), 29.0)  # the same path at head temperature alerts
+    dets, _ = run(Scene([head], seconds=6.0), bits)
+    assert kinds(dets) == ["person_in_water"]
+
+
+def test_boat_large_fast_with_hot_engine_is_not_a_person():
+    boat = Thing(walk(-20, 40, 30.0, 0.0), (40, 14), 20.0, hot_spot_c=60.0)
+    dets, _ = run(Scene([boat], seconds=4.0))
+    assert dets == []
+
+
+def test_small_fast_engine_glow_at_boat_speed_is_not_a_person():
+    glow = Thing(walk(5, 90, 35.0, 0.0), (5, 5), 29.0)  # head-sized, head-warm, but at 1.5 person-heights/s
+    dets, _ = run(Scene([glow], seconds=3.0))
+    assert dets == []
+
+
+def test_exclude_zone_hides_a_warm_rope():
+    rope = Thing(lambda t: (30 + 2 * np.sin(3 * t), 50), (4, 18), 29.0)
+    dets, _ = run(Scene([rope], seconds=4.0))
+    assert kinds(dets) == ["person_in_water"]  # without the zone the swaying warm rope looks like a body
+    dets, _ = run(Scene([rope], seconds=4.0), exclude=[[[20, 30], [40, 30], [40, 70], [20, 70]]])
+    assert dets == []
+
+
+def test_agc_gain_jumps_raise_nothing():
+    person = Thing(walk(100, 60, 0, 0), (8, 24), 30.0)
+    dets, results = run(Scene([person], seconds=6.0, agc_jumps=[1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert dets == []
+    # and the walker stays one track through the jumps
+    ids = {tr.id for r in results[20:] for tr in r.tracks if tr.bbox[3] > 12}
+    assert len(ids) == 1
+
+
+def test_nuc_freeze_repeats_are_skipped_and_raise_nothing():
+    person = Thing(walk(130, 60, -8.0, 0), (8, 24), 30.0)
+    dets, results = run(Scene([person], seconds=6.0, freezes=[(2.0, 3.0)]))
+    assert dets == []
+    assert sum(r.frozen for r in results) >= 7
+
+
+def test_fall_during_rain_still_alerts_and_rain_alone_does_not():
+    dets, _ = run(Scene([], seconds=6.0, rain=0.002, noise_c=0.3))
+    assert dets == []
+    dets, _ = run(Scene([Thing(fall(120, 60, 2.0, visible_after=None), (8, 24), 30.0)], rain=0.002, noise_c=0.3))
+    assert kinds(dets) == ["water_entry"]
+
+
+def test_reflection_of_a_person_standing_at_the_edge_is_not_a_person_in_water():
+    person = Thing(walk(LINE_X + 5, 60, 0, 0), (8, 24), 30.0)
+    mirror = Thing(walk(LINE_X - 6, 74, 0, 0), (6, 8), 14.0)  # a dim, squashed copy on the water beside him
+    dets, _ = run(Scene([person, mirror], seconds=6.0))
+    assert dets == []
