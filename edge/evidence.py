@@ -26,14 +26,12 @@ import numpy as np
 
 from quaywatch.config import Camera
 from quaywatch.config.edge import EvidenceConfig
+from quaywatch.detector.overlay import render_overlay
+from quaywatch.detector.types import Detection
 
 log = logging.getLogger(__name__)
 
 EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
-WATER = (255, 200, 0)  # BGR: cyan-ish outline of the water
-QUAY = (0, 255, 255)  # yellow quay line
-EXCLUDED = (160, 160, 160)
-BOX = (0, 0, 255)
 
 
 class FrameRing:
@@ -72,49 +70,15 @@ class FrameRing:
         return min(candidates, key=lambda x: abs(x[0] - t))
 
 
-def to_8bit(frame: np.ndarray) -> np.ndarray:
-    """16-bit centikelvin is stretched between its 1st and 99th percentile, as a camera's AGC would."""
-    if frame.dtype == np.uint8:
-        return frame
-    lo, hi = np.percentile(frame[::4, ::4], (1, 99))
-    scale = 255.0 / max(1.0, float(hi - lo))
-    return np.clip((frame.astype(np.float32) - lo) * scale, 0, 255).astype(np.uint8)
+def annotated(frame: np.ndarray, camera: Camera, detection: Detection | None = None) -> np.ndarray:
+    """BGR image as the detector's debug view draws it: false colour, water tint, quay line, the alert box."""
+    return render_overlay(frame, None, camera, [detection] if detection else [], show_blobs=False)
 
 
-def _pts(points) -> np.ndarray:
-    return np.round(np.asarray(points, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
-
-
-def false_colour(frame: np.ndarray, camera: Camera, bbox: tuple[int, int, int, int] | None = None,
-                 label: str = "") -> np.ndarray:
-    """BGR image: inferno palette (warm = bright), water outline, quay line, and the alert box."""
-    img = cv2.applyColorMap(to_8bit(frame), cv2.COLORMAP_INFERNO)
-    h, w = frame.shape[:2]
-    if camera.resolution and tuple(camera.resolution) != (w, h):  # geometry is in stream pixels
-        sx, sy = w / camera.resolution[0], h / camera.resolution[1]
-    else:
-        sx = sy = 1.0
-
-    def scaled(points):
-        return _pts([(x * sx, y * sy) for x, y in points])
-
-    cv2.polylines(img, [scaled(camera.water)], True, WATER, 1, cv2.LINE_AA)
-    for poly in camera.exclude:
-        cv2.polylines(img, [scaled(poly)], True, EXCLUDED, 1, cv2.LINE_AA)
-    cv2.polylines(img, [scaled(camera.quay_line)], False, QUAY, 2, cv2.LINE_AA)
-    if bbox is not None:
-        x, y, bw, bh = bbox
-        pad = 3  # a box tight around a head-sized blob hides the blob; give it room
-        cv2.rectangle(img, (x - pad, y - pad), (x + bw + pad, y + bh + pad), BOX, 2)
-        if label:
-            cv2.putText(img, label, (max(0, x - pad), max(12, y - pad - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.4, BOX, 1, cv2.LINE_AA)
-    return img
-
-
-def snapshot_jpeg(frame: np.ndarray, camera: Camera, bbox=None, label: str = "", max_bytes: int = 40_000) -> bytes:
-    """Smallest acceptable JPEG: lower quality first, then halve the size, until it fits `max_bytes`."""
-    img = false_colour(frame, camera, bbox, label)
+def snapshot_jpeg(frame: np.ndarray, camera: Camera, detection: Detection | None = None,
+                  max_bytes: int = 40_000) -> bytes:
+    """Best JPEG that fits `max_bytes`: lower the quality first, then halve the size."""
+    img = annotated(frame, camera, detection)
     while True:
         for quality in (85, 70, 55, 40, 30):
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -130,7 +94,7 @@ def snapshot_b64(*args, **kwargs) -> str:
 
 
 def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera,
-              bbox=None, t_event: float | None = None) -> None:
+              detection: Detection | None = None) -> None:
     """Browser-playable: H.264, yuv420p, even dimensions, moov atom first (faststart) so playback starts
     before the download ends. Written to a temporary name and renamed, so a reader never sees half a file."""
     if not frames:
@@ -147,8 +111,8 @@ def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera
         t0 = frames[0][0]
         stream.codec_context.time_base = Fraction(1, 1000)
         for t, frame in frames:
-            near = bbox is not None and t_event is not None and abs(t - t_event) <= 1.0
-            img = false_colour(frame, camera, bbox if near else None)[:h2, :w2]
+            near = detection is not None and abs(t - detection.t) <= 1.0  # the box around the entry only
+            img = annotated(frame, camera, detection if near else None)[:h2, :w2]
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
             vf.pts = round((t - t0) * 1000)
             vf.time_base = Fraction(1, 1000)
@@ -164,8 +128,7 @@ class _ClipJob:
     event_id: str
     camera: Camera
     ring: FrameRing
-    t_event: float
-    bbox: tuple | None
+    detection: Detection
     deadline: float  # monotonic: encode with what we have by then (the camera may have died)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -204,9 +167,9 @@ class EvidenceStore:
         if p is not None:
             p.write_bytes(jpeg)
 
-    def schedule_clip(self, event_id: str, camera: Camera, ring: FrameRing, t_event: float, bbox=None) -> None:
+    def schedule_clip(self, event_id: str, camera: Camera, ring: FrameRing, detection: Detection) -> None:
         wait = self.cfg.post_s + max(2.0, self.cfg.post_s)  # post-entry frames, plus slack for a slow camera
-        job = _ClipJob(event_id, camera, ring, t_event, bbox, time.monotonic() + wait)
+        job = _ClipJob(event_id, camera, ring, detection, time.monotonic() + wait)
         with self._lock:
             self._jobs[event_id] = job
         self._wake.set()
@@ -225,7 +188,7 @@ class EvidenceStore:
                 jobs = list(self._jobs.values())
             for job in jobs:
                 latest = job.ring.latest_t()
-                ready = latest is not None and latest >= job.t_event + self.cfg.post_s
+                ready = latest is not None and latest >= job.detection.t + self.cfg.post_s
                 if ready or time.monotonic() >= job.deadline or self._stop.is_set():
                     self._encode(job)
         with self._lock:
@@ -233,9 +196,10 @@ class EvidenceStore:
                 job.done.set()
 
     def _encode(self, job: _ClipJob) -> None:
-        frames = job.ring.window(job.t_event - self.cfg.pre_s, job.t_event + self.cfg.post_s)
+        t = job.detection.t
         try:
-            write_mp4(self.dir / f"{job.event_id}.mp4", frames, job.camera, job.bbox, job.t_event)
+            frames = job.ring.window(t - self.cfg.pre_s, t + self.cfg.post_s)
+            write_mp4(self.dir / f"{job.event_id}.mp4", frames, job.camera, job.detection)
             self.clips_written += 1
         except Exception as exc:  # a clip is a convenience; the alert has already gone out
             self.clip_errors += 1

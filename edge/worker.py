@@ -227,10 +227,9 @@ class EdgeWorker:
         det, cam = alert.detection, runner.camera
         frame = min(runner.recent, key=lambda x: abs(x[0] - det.t))[1] if runner.recent else cf.frame
         event_id = new_event_id()
-        jpeg = snapshot_jpeg(frame, cam, det.bbox, det.kind.replace("_", " "),
-                             self.cfg.evidence.snapshot_max_bytes)
+        jpeg = snapshot_jpeg(frame, cam, det, self.cfg.evidence.snapshot_max_bytes)
         self.evidence.save_snapshot(event_id, jpeg)
-        self.evidence.schedule_clip(event_id, cam, runner.ring, det.t, det.bbox)
+        self.evidence.schedule_clip(event_id, cam, runner.ring, det)
         evidence = {"snapshot_jpeg_b64": base64.b64encode(jpeg).decode("ascii"),
                     "snapshot_url": self.server.snapshot_url(event_id),
                     "clip_url": self.server.clip_url(event_id)}

@@ -15,6 +15,7 @@ import pytest
 
 from quaywatch.config import load_site
 from quaywatch.config.edge import EvidenceConfig
+from quaywatch.detector.types import Detection
 from quaywatch.edge.evidence import EvidenceStore, FrameRing, snapshot_jpeg
 from quaywatch.edge.evidence_http import EvidenceServer
 from quaywatch.edge.health import DarkCameraWatch
@@ -35,7 +36,8 @@ def noisy(shape, seed=0, dtype=np.uint8):
 def test_snapshot_is_a_small_false_colour_jpeg_with_the_box(cam, shape, dtype):
     camera = SITE.cameras[cam]
     frame = noisy(shape, dtype=dtype)
-    jpeg = snapshot_jpeg(frame, camera, bbox=(50, 60, 10, 20), label="water_entry", max_bytes=40_000)
+    det = Detection("water_entry", 0.0, 0, 1, (50, 60, 10, 20), 0.9)
+    jpeg = snapshot_jpeg(frame, camera, det, max_bytes=40_000)
     assert len(jpeg) <= 40_000
     img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert img is not None and img.ndim == 3
@@ -68,7 +70,7 @@ def test_clip_is_recorded_around_the_entry_and_served_over_http(tmp_path):
     for i in range(15):  # 1.5 s already buffered before the entry at t0 + 1.5
         ring.add(t0 + i / 10, noisy((288, 384), i))
     event_id = "0b7c3a4e-1111-4e1b-9d1c-2b2f0a9e0001"
-    store.schedule_clip(event_id, camera, ring, t0 + 1.5, bbox=(40, 40, 8, 8))
+    store.schedule_clip(event_id, camera, ring, Detection("water_entry", t0 + 1.5, 0, 1, (40, 40, 8, 8), 0.9))
 
     def more_frames():  # the camera keeps streaming after the entry
         for i in range(15, 30):
