@@ -1,0 +1,132 @@
+"""The edge worker as a whole: the real `quaywatch edge` process against a real Mosquitto (dark camera,
+last will, bad config), and in-process: frames flow, and when detection falls behind frames are dropped
+and counted rather than queued."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import yaml
+
+from quaywatch.config import site_from_dict
+from quaywatch.config.wire import decode
+from quaywatch.edge.clips import ClipWriter
+from quaywatch.edge.worker import EdgeWorker
+from tests.peers import MqttRecorder, Process, free_port
+
+AALBORG = {
+    "water": [[17, 8], [24, 87], [4, 90], [3, 285], [84, 279], [141, 269], [47, 85], [31, 86], [26, 22], [21, 9]],
+    "quay_line": [[15, 0], [152, 287]],
+    "location": {"lat": 57.05, "lon": 9.92},
+}
+
+
+def site_dict(tmp_path, port: int, cameras: list[dict], **edge) -> dict:
+    return {
+        "site": {"id": "test-harbour", "name": "Test Harbour"},
+        "cameras": [{"name": f"Camera {c['id']}", **AALBORG, **c} for c in cameras],
+        "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 2, "reconnect_min_s": 0.1},
+        "edge": {"worker_id": "edge-t", "data_dir": str(tmp_path / "edge"), "offline_after_s": 1.5,
+                 "status_interval_s": 1, "evidence": {"http_port": 0},
+                 "capture": {"open_timeout_s": 1, "read_timeout_s": 1, "reconnect_min_s": 0.2,
+                             "reconnect_max_s": 1, "offline_after_s": 1},
+                 **edge},
+    }
+
+
+def write_site(tmp_path, data: dict):
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def edge_process(tmp_path, site_path) -> Process:
+    return Process([sys.executable, "-m", "quaywatch", "edge", "--site", str(site_path)],
+                   tmp_path / "edge.log", env={"PYTHONUNBUFFERED": "1"})
+
+
+def test_dark_camera_raises_camera_offline_and_killed_edge_leaves_its_last_will(mosquitto, tmp_path):
+    dead = f"rtsp://127.0.0.1:{free_port()}/stream"  # nothing listens there: the camera is dark
+    site = write_site(tmp_path, site_dict(tmp_path, mosquitto.port, [{"id": "cam-dark", "source": dead}]))
+    rec = MqttRecorder(mosquitto.port, "quaywatch/#", client_id="control-room")
+    edge = edge_process(tmp_path, site)
+    try:
+        worker_topic = "quaywatch/test-harbour/edge/edge-t/status"
+        assert rec.wait_for(lambda m: any(t.endswith("/cam-dark/events") for t, _, _ in m), 20), edge.output()
+        event = decode("event", next(p for t, p, _ in rec.messages if t.endswith("/cam-dark/events")))
+        assert event["kind"] == "camera_offline" and event["camera"] == "cam-dark"
+        assert "dark" in event["message"]
+        status = [decode("status", p) for t, p, _ in rec.messages if t.endswith("/cam-dark/status")]
+        assert status and status[-1]["state"] == "offline" and "cannot open" in status[-1]["reason"]
+        assert any(t == worker_topic and decode("status", p)["state"] == "online" for t, p, _ in rec.messages)
+
+        edge.signal(signal.SIGKILL)  # no goodbye: only the broker's last will can tell the control room
+        edge.proc.wait(5)
+        assert rec.wait_for(lambda m: any(
+            t == worker_topic and json.loads(p)["state"] == "offline" for t, p, _ in m), 10)
+        will = [decode("status", p) for t, p, _ in rec.messages if t == worker_topic][-1]
+        assert will["reason"] == "connection lost (last will)"
+        # ...and it is retained: a control room that connects later learns it too.
+        late = MqttRecorder(mosquitto.port, worker_topic, client_id="late-viewer")
+        try:
+            assert late.wait_for(lambda m: m and m[-1][2] and json.loads(m[-1][1])["state"] == "offline", 5)
+        finally:
+            late.close()
+    finally:
+        edge.stop()
+        rec.close()
+
+
+def test_malformed_site_config_is_a_clear_error_not_a_traceback(tmp_path):
+    data = site_dict(tmp_path, 1883, [{"id": "cam-1", "source": "clip.mp4"}], detection_threads=-2)
+    data["cameras"][0]["water"] = [[0, 0], [1, 1]]
+    site = write_site(tmp_path, data)
+    run = subprocess.run([sys.executable, "-m", "quaywatch", "edge", "--site", str(site)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "cameras[0].water: polygon needs at least 3 points" in run.stderr
+    assert "edge.detection_threads" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def synthetic_clip(path, frames: int = 90) -> None:
+    """Featureless warm-water noise: frames the detector really processes, with nothing to alert on."""
+    rng = np.random.default_rng(3)
+    with ClipWriter(path, 9, 384, 288) as w:
+        for _ in range(frames):
+            w.write((90 + rng.normal(0, 3, (288, 384))).clip(0, 255).astype(np.uint8))
+
+
+def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(mosquitto, tmp_path):
+    clip = tmp_path / "quiet.mp4"
+    synthetic_clip(clip)
+    cams = [{"id": f"cam-{i}", "source": str(clip)} for i in range(6)]
+    site = site_from_dict(site_dict(tmp_path, mosquitto.port, cams, detection_threads=1, queue_frames=1))
+    # Fast replay: six cameras decode as fast as the CPU allows into one detection thread.
+    worker = EdgeWorker(site, ("127.0.0.1", mosquitto.port), realtime=False).start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                r.capture.finished.is_set() for r in worker.runners.values()):
+            time.sleep(0.1)
+        while time.monotonic() < deadline and any(r.scheduled for r in worker.runners.values()):
+            time.sleep(0.05)  # let the pool finish what is waiting
+        stats = worker.stats()["cameras"]
+        for cid, r in worker.runners.items():
+            delivered = r.capture.stats().frames
+            assert delivered == 90
+            s = stats[cid]
+            assert s["processed"] > 0, cid
+            # every delivered frame was either processed or dropped (replaced by a newer one)
+            assert s["processed"] + s["dropped"] == delivered
+            assert not r.waiting
+        assert sum(s["dropped"] for s in stats.values()) > 0, "one thread kept up with six fast cameras?"
+        print("\n" + ", ".join(f"{c}: {s['processed']} processed / {s['dropped']} dropped"
+                               for c, s in stats.items()))
+    finally:
+        worker.stop()
