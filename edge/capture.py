@@ -207,7 +207,7 @@ class CameraCapture:
             with self._lock:
                 index = self._frames
                 self._frames += 1
-                self._decode.append(now - started)
+                self._decode.append(raw.decode_s if raw.decode_s is not None else now - started)
                 self._delivered.append(now)
                 self._last_frame_mono = now
                 if self._outage_since is not None:

@@ -83,7 +83,7 @@ def main():
             f"framerate={fps_frac.numerator}/{fps_frac.denominator}")
     launch = (
         f'( appsrc name=src is-live=true format=time do-timestamp=true block=false max-bytes={4 * args.width * args.height} '
-        f'caps="{caps}" ! queue leaky=downstream max-size-buffers=4 ! videoconvert ! video/x-raw,format=I420 ! '
+        f'caps="{caps}" ! queue leaky=downstream max-size-buffers=4 ! videoconvert ! video/x-raw,format=I420,colorimetry=(string)1:4:0:0 ! '
         f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bframes=0 threads=1 ! "
         f"video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )

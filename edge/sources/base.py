@@ -27,6 +27,7 @@ class RawFrame:
     t: float  # wall-clock epoch seconds for live sources; clip seconds for fast replay
     frame: np.ndarray  # uint8 grey or uint16 centikelvin, shape (height, width)
     pts: float | None = None  # the stream's own presentation time, when it has one: stale if it stops advancing
+    decode_s: float | None = None  # CPU time decoding it, apart from waiting for the network (when known)
 
 
 class FrameSource(Protocol):

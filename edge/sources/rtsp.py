@@ -31,7 +31,8 @@ class RtspSource:
         self.nominal_fps: float | None = None
         self.resolution: tuple[int, int] | None = None
         self._container = None
-        self._frames = None
+        self._packets = None
+        self._pending: list = []  # frames decoded from one packet, not yet handed out
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -51,33 +52,44 @@ class RtspSource:
             container.close()
             raise SourceError(f"{self.description}: the stream has no video")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # one decoding thread per camera: frame threading would hold back frames (latency), and many
+        # cameras share the cores anyway
+        stream.codec_context.thread_count = 1
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.nominal_fps = float(rate) if rate else None
         self.resolution = (stream.codec_context.width, stream.codec_context.height)
         with self._lock:
             self._container = container
-            self._frames = container.decode(stream)
+            self._packets = container.demux(stream)
+            self._pending = []
 
     def read(self) -> RawFrame:
-        frames = self._frames
-        if frames is None:
+        packets = self._packets
+        if packets is None:
             raise SourceError(f"{self.description}: not open")
         started = time.monotonic()
+        decode_s = 0.0
         try:
-            frame = next(frames)
+            while not self._pending:
+                packet = next(packets)  # waits for the network, bounded by the read timeout
+                t0 = time.perf_counter()
+                self._pending = list(packet.decode())
+                decode_s += time.perf_counter() - t0
         except StopIteration:
             raise SourceError("the camera ended the stream") from None
         except Exception as exc:
             raise self._error("read", exc, time.monotonic() - started, self._config.read_timeout_s) from None
+        frame = self._pending.pop(0)
+        t0 = time.perf_counter()
         sixteen = "16" in (frame.format.name or "")
-        image = frame.to_ndarray(format="gray16le" if sixteen else "gray")
+        image = np.ascontiguousarray(frame.to_ndarray(format="gray16le" if sixteen else "gray"))
+        decode_s += time.perf_counter() - t0
         pts = float(frame.time) if frame.time is not None else None
-        return RawFrame(time.time(), np.ascontiguousarray(image), pts)
+        return RawFrame(time.time(), image, pts, decode_s)
 
     def close(self) -> None:
         with self._lock:
-            container, self._container, self._frames = self._container, None, None
+            container, self._container, self._packets, self._pending = self._container, None, None, []
         if container is not None:
             with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone anyway
                 container.close()
