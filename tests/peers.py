@@ -278,9 +278,11 @@ class TwilioStandIn:
         with self._lock:
             self._hang = (n, seconds)
 
-    def posts(self, path_part: str = "") -> list[dict]:
+    def posts(self, path_part: str = "", answered: bool = True) -> list[dict]:
+        """POSTs whose path contains `path_part`; by default only those already answered."""
         with self._lock:
-            return [r for r in self.requests if r["method"] == "POST" and path_part in r["path"]]
+            return [r for r in self.requests if r["method"] == "POST" and path_part in r["path"]
+                    and (r["status"] is not None or not answered)]
 
     def _handle(self, h) -> None:
         import json as _json
@@ -316,8 +318,8 @@ class TwilioStandIn:
             sid = ("SM" if "Messages" in h.path else "CA") + f"{len(self.requests):032x}"
             status, ctype = 201, "application/json"
             payload = _json.dumps({"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}).encode()
-        record["status"] = status
         record["response"] = payload[:2000]
+        record["status"] = status
         try:
             h.send_response(status)
             h.send_header("Content-Type", ctype or "application/json")
@@ -375,3 +377,68 @@ class Postgres:
                 self.process.proc.wait(10)
             self.process.stop()
             self.process = None
+
+
+class AlertingProcess:
+    """`quaywatch alerting --site FILE` as a real child process, with a site file written from `demo.yaml`
+    plus `overrides` (deep-merged), the broker on `mqtt_port`, the store in `workdir`, a free web port."""
+
+    TOKEN = "test-auth-token-not-a-secret"
+
+    def __init__(self, workdir: Path, mqtt_port: int, overrides: dict | None = None, twilio_url: str | None = None,
+                 store_url: str | None = None, web_port: int | None = None):
+        import sys
+
+        import yaml
+
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.web_port = web_port or free_port()
+        site = yaml.safe_load((REPO / "config" / "sites" / "demo.yaml").read_text())
+        site["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port}
+        alerting = site["alerting"]
+        alerting.update({"dry_run": twilio_url is None, "store_url": store_url or f"sqlite:///{self.dir}/alerts.db",
+                         "web": {"host": "127.0.0.1", "port": self.web_port}})
+        alerting["twilio"] = {"account_sid": "AC" + "0123456789abcdef" * 2, "auth_token_env": "TWILIO_AUTH_TOKEN",
+                              "from_number": "+4520000000", "public_url": "https://alerts.example.test",
+                              "api_base_url": twilio_url or "http://127.0.0.1:9", "timeout_s": 2, "backoff_s": 0.1}
+        _deep_merge(site, overrides or {})
+        self.site = site
+        self.site_file = self.dir / "site.yaml"
+        self.site_file.write_text(yaml.safe_dump(site, allow_unicode=True))
+        self.argv = [sys.executable, "-m", "quaywatch", "alerting", "--site", str(self.site_file)]
+        self.process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def start(self, timeout: float = 30.0) -> AlertingProcess:
+        self.process = Process(self.argv, self.dir / "alerting.log", env={"TWILIO_AUTH_TOKEN": self.TOKEN},
+                               cwd=self.dir)
+        deadline = time.monotonic() + timeout
+        while "alerting ready" not in self.process.output():
+            if self.process.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"alerting did not start:\n{self.process.output()[-3000:]}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.signal(signal.SIGKILL)
+            self.process.proc.wait(5)
+            self.process.stop()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(10)
+            self.process = None
+
+
+def _deep_merge(base: dict, extra: dict) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v

@@ -59,9 +59,8 @@ class TwilioPager:
             msg = api.messages.create(to=page.to, from_=self.cfg.from_number, body=page.body,
                                       validity_period=self.cfg.validity_period_s, **kwargs)
             return Sent(sid=msg.sid or "", status=str(msg.status or "queued"), attempts=1)
-        call = api.calls.create(to=page.to, from_=self.cfg.from_number, twiml=page.body, timeout=30,
-                                **({"status_callback": page.status_callback,
-                                    "status_callback_event": ["completed"]} if page.status_callback else {}))
+        # Twilio calls back on `completed` by default, the one call event escalation needs.
+        call = api.calls.create(to=page.to, from_=self.cfg.from_number, twiml=page.body, timeout=30, **kwargs)
         return Sent(sid=call.sid or "", status=str(call.status or "queued"), attempts=1)
 
     async def send(self, page: Page) -> Sent:
