@@ -17,6 +17,7 @@ from quaywatch.errors import QuaywatchError
 
 # Each module has `register(subparsers)` adding its subcommands with `set_defaults(func=...)`.
 COMMAND_MODULES = [
+    "quaywatch.simulator.cli",
     "quaywatch.config.cli",
     "quaywatch.evaluation.cli",
     "quaywatch.edge.camera_cli",

@@ -1,0 +1,72 @@
+"""`quaywatch simulate ...`: one simulated clip with its ground truth, or a whole named suite."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from quaywatch.errors import QuaywatchError
+from quaywatch.simulator.climate import SEASONS
+from quaywatch.simulator.clip import ClipSpec, simulation, write_clip
+from quaywatch.simulator.contact import contact_sheet
+from quaywatch.simulator.scenarios import SCENARIOS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="render a simulated thermal clip with ground truth, or a suite of them",
+                       description="Render a simulated thermal clip (8-bit AGC MP4 or 16-bit centikelvin MKV) "
+                       "and its ground-truth sidecar <stem>.json. `simulate suite NAME` renders a named set.")
+    p.add_argument("suite", nargs="*", metavar="suite NAME", help="`suite fixtures|long-negatives|heldout|aalborg-plate`")
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="fall")
+    p.add_argument("--site", help="site YAML whose camera geometry to simulate")
+    p.add_argument("--camera", help="camera id in the site (default: its first camera)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--fps", type=float, default=9.0)
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8)
+    p.add_argument("--season", choices=SEASONS, default="winter")
+    p.add_argument("--day", action="store_true", help="daytime (default: night)")
+    p.add_argument("--plate", choices=("aalborg", "aalborg-walker"),
+                   help="use a real Aalborg frame from ../shared as background (never commit the result)")
+    p.add_argument("--out", help="clip to write (.mp4 for 8-bit, .mkv for 16-bit); for a suite, a directory")
+    p.add_argument("--contact-sheet", help="also write a PNG grid of frames around the first event")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.suite:
+        from quaywatch.simulator.suite_run import run_suite
+
+        if args.suite[0] != "suite" or len(args.suite) != 2:
+            raise QuaywatchError("use `quaywatch simulate suite NAME` or `quaywatch simulate --site ... --out ...`")
+        return run_suite(args.suite[1], args.out)
+    if not args.site or not args.out:
+        raise QuaywatchError("--site and --out are needed (or `quaywatch simulate suite NAME`)")
+    camera = args.camera or _first_camera(args.site)
+    plate = {"aalborg": "busy", "aalborg-walker": "walker"}.get(args.plate or "")
+    spec = ClipSpec(args.scenario, args.site, camera, args.seed, args.seconds, args.fps, args.bits, args.season,
+                    not args.day, plate)
+    want = ".mkv" if args.bits == 16 else ".mp4"
+    if Path(args.out).suffix.lower() != want:
+        raise QuaywatchError(f"--out {args.out}: {args.bits}-bit clips are {want} files")
+    _sim, truth = write_clip(spec, args.out)
+    print(f"{args.out}: {len(truth.events)} event(s): {truth.description}")
+    if args.contact_sheet:
+        write_sheet(spec, args.contact_sheet)
+        print(f"{args.contact_sheet}: contact sheet", file=sys.stderr)
+    return 0
+
+
+def _first_camera(site: str) -> str:
+    from quaywatch.config.loader import load_site
+
+    return load_site(site).cameras[0].id
+
+
+def write_sheet(spec: ClipSpec, out: str, n: int = 12) -> None:
+    """12 frames around the first event (or the middle of a negative), every second frame."""
+    sim = simulation(spec)
+    centre = sim.script.events[0].t if sim.script.events else spec.seconds / 2
+    picked = [(t, f) for t, f in sim.frames() if centre - 1.5 <= t <= centre + 6.0]
+    contact_sheet(picked[:: max(1, len(picked) // n)][:n], out, cols=4, lines=[sim.geo.quay_line])
