@@ -1,0 +1,41 @@
+"""The control-room web page: users, sessions, login throttling, live push and the harbour map.
+
+Secrets are only named here, never written: the first admin's password comes from the environment
+variable `admin_password_env` on first start (when no user exists yet).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quaywatch.config.camera import ENV_NAME
+
+
+class ControlRoomConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Literal["da", "en"] = Field(default="da", description="default page language; ?lang=en switches")
+    users_db: str = Field(default="var/controlroom/users.db", description="SQLite file with users and sessions")
+    admin_user: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    admin_password_env: str = Field(
+        default="QUAYWATCH_ADMIN_PASSWORD", pattern=ENV_NAME,
+        description="creates the first admin from this variable when the users database is empty",
+    )
+    session_max_age_s: int = Field(default=12 * 3600, ge=60, le=30 * 86400, description="a login lasts this long")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto = Secure cookie when the request came over https (or X-Forwarded-Proto)",
+    )
+    login_attempts: int = Field(default=5, ge=1, le=100, description="failed logins per user or address per window")
+    login_window_s: float = Field(default=300.0, gt=0, le=86400, description="the login throttling window")
+    poll_interval_s: float = Field(
+        default=0.05, gt=0, le=5, description="how often the alert store is checked for changes (live push)",
+    )
+    preview_topic: str = Field(
+        default="preview", pattern=r"^[A-Za-z0-9_-]+$",
+        description="live view: JPEG frames on <prefix>/<site>/<camera>/<preview_topic>",
+    )
+    stale_after_s: float = Field(
+        default=60.0, gt=0, description="a camera whose last status is older than this shows as offline",
+    )

@@ -1,0 +1,67 @@
+"""Danish and English words for the page. The language is `?lang=` (remembered in a cookie), else the config."""
+
+from __future__ import annotations
+
+LANGUAGES = ("da", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "da": {
+        "title": "Kontrolrum", "alerts": "Alarmer", "cameras": "Kameraer", "statistics": "Statistik",
+        "users": "Brugere", "logout": "Log ud", "login": "Log ind", "user": "Bruger", "password": "Adgangskode",
+        "login_failed": "Forkert bruger eller adgangskode.",
+        "login_throttled": "For mange forsøg. Prøv igen om {s} sekunder.",
+        "session_expired": "Sessionen er udløbet. Log ind igen.",
+        "banner": "DRUKNEALARM", "banner_drill": "ØVELSE", "alarm_note": "Alarmen lyder til den er kvitteret.",
+        "enable_sound": "Slå lyd til", "sound_on": "Lyd til", "no_open_alerts": "Ingen åbne alarmer.",
+        "acknowledge": "Kvittér", "close_as": "Luk som", "resolved": "Afsluttet", "false_alarm": "Falsk alarm",
+        "drill": "Øvelse", "real_incident": "Reel hændelse", "note": "Note", "add_note": "Tilføj note",
+        "state": "Tilstand", "camera": "Kamera", "time": "Tid", "paged": "Kaldt", "delivery": "Levering",
+        "clip": "Klip", "map": "Kort", "evidence": "Billede", "history": "Seneste alarmer",
+        "acked_by": "Kvitteret af", "audit": "Forløb", "export_fixture": "Eksportér som testoptagelse",
+        "state_new": "ny", "state_paged": "kaldt", "state_acknowledged": "kvitteret", "state_resolved": "afsluttet",
+        "state_closed": "lukket", "online": "online", "degraded": "nedsat", "offline": "offline",
+        "fps": "billeder/s", "last_frame": "Seneste billede", "seconds_ago": "{s} s siden", "live": "Live",
+        "reason": "Årsag", "month": "Måned", "site": "Sted", "alerts_count": "Alarmer",
+        "real_incidents": "Reelle hændelser", "false_alarms": "Falske alarmer", "camera_hours": "Kameratimer",
+        "fa_per_camera_hour": "Falske alarmer pr. kameratime", "time_to_delivery": "Tid til levering (median)",
+        "time_to_ack": "Tid til kvittering (median)", "download_csv": "Hent CSV", "connection_lost":
+        "Forbindelsen er tabt – prøver igen …", "role": "Rolle", "add_user": "Tilføj bruger",
+        "viewer_readonly": "Du kan se, men ikke handle (rolle: læser).", "action_failed": "Handlingen mislykkedes",
+        "no_data": "Ingen data endnu.", "operator": "Operatør", "language": "English",
+    },
+    "en": {
+        "title": "Control room", "alerts": "Alerts", "cameras": "Cameras", "statistics": "Statistics",
+        "users": "Users", "logout": "Log out", "login": "Log in", "user": "User", "password": "Password",
+        "login_failed": "Wrong user or password.",
+        "login_throttled": "Too many attempts. Try again in {s} seconds.",
+        "session_expired": "Your session has expired. Log in again.",
+        "banner": "DROWNING ALERT", "banner_drill": "DRILL", "alarm_note": "The alarm sounds until acknowledged.",
+        "enable_sound": "Enable sound", "sound_on": "Sound on", "no_open_alerts": "No open alerts.",
+        "acknowledge": "Acknowledge", "close_as": "Close as", "resolved": "Resolved", "false_alarm": "False alarm",
+        "drill": "Drill", "real_incident": "Real incident", "note": "Note", "add_note": "Add note",
+        "state": "State", "camera": "Camera", "time": "Time", "paged": "Paged", "delivery": "Delivery",
+        "clip": "Clip", "map": "Map", "evidence": "Snapshot", "history": "Recent alerts",
+        "acked_by": "Acknowledged by", "audit": "Audit trail", "export_fixture": "Export as test recording",
+        "state_new": "new", "state_paged": "paged", "state_acknowledged": "acknowledged",
+        "state_resolved": "resolved", "state_closed": "closed", "online": "online", "degraded": "degraded",
+        "offline": "offline", "fps": "fps", "last_frame": "Last frame", "seconds_ago": "{s} s ago",
+        "live": "Live", "reason": "Reason", "month": "Month", "site": "Site", "alerts_count": "Alerts",
+        "real_incidents": "Real incidents", "false_alarms": "False alarms", "camera_hours": "Camera-hours",
+        "fa_per_camera_hour": "False alarms per camera-hour", "time_to_delivery": "Time to page delivery (median)",
+        "time_to_ack": "Time to acknowledge (median)", "download_csv": "Download CSV",
+        "connection_lost": "Connection lost – retrying …", "role": "Role", "add_user": "Add user",
+        "viewer_readonly": "You can look but not act (role: viewer).", "action_failed": "The action failed",
+        "no_data": "No data yet.", "operator": "Operator", "language": "Dansk",
+    },
+}
+
+
+def pick_language(query: str | None, cookie: str | None, default: str) -> str:
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    return default
+
+
+def texts(lang: str) -> dict[str, str]:
+    return TEXT[lang]

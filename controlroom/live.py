@@ -1,0 +1,62 @@
+"""Live push by Server-Sent Events: every change to an alert or to the health grid, to every open page.
+
+SSE rather than a WebSocket: one-way is all the page needs, it passes proxies as plain HTTP, and the
+browser's EventSource reconnects by itself. On (re)connect the page reloads the full list, so nothing
+missed while away is lost. A heartbeat every few seconds also re-checks the login, so logging out (or a
+removed user) ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from quaywatch.controlroom.context import Context
+
+HEARTBEAT_S = 10.0
+
+
+def _event(name: str, data) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
+
+
+def add_routes(router: APIRouter, ctx: Context) -> None:
+    @router.get("/api/live")
+    async def live(request: Request):
+        ctx.guard.api(request)
+        changes = ctx.backend.subscribe()
+
+        async def stream():
+            yield b"retry: 1000\n\n" + _event("hello", {"site": ctx.backend.site_id})
+            pending = asyncio.ensure_future(anext(changes))
+            try:
+                while True:
+                    done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
+                    if not done:
+                        if await request.is_disconnected() or ctx.guard.session(request) is None:
+                            return
+                        yield b": heartbeat\n\n"
+                        continue
+                    change = pending.result()
+                    pending = asyncio.ensure_future(anext(changes))
+                    if change.extra.get("resync"):
+                        yield _event("resync", {})
+                    elif change.what == "health":
+                        rows = await run_in_threadpool(ctx.backend.camera_health)
+                        yield _event("health", ctx.view.health(rows, ctx.prefix))
+                    elif change.id:
+                        alert = await run_in_threadpool(ctx.backend.get_alert, change.id)
+                        if alert is not None:
+                            yield _event("alert", ctx.view.alert(alert))
+            finally:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await changes.aclose()
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

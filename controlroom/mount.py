@@ -1,0 +1,48 @@
+"""Put the control room into a running alerting service: one call from the service's start-up code.
+
+    from quaywatch.controlroom.mount import attach_controlroom
+    service = AlertingService(site, ...)
+    attach_controlroom(service)          # serves /controlroom/ on the service's web port
+
+The page reads the service's own store, hears its in-process change feed, and follows camera status and
+live-view frames on the site's MQTT broker with a subscriber of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from quaywatch.config.controlroom import ControlRoomConfig
+from quaywatch.controlroom.backend_alerting import AlertingBackend
+from quaywatch.controlroom.camera_feed import CameraFeed
+from quaywatch.controlroom.router import create_router
+
+log = logging.getLogger(__name__)
+PREFIX = "/controlroom"
+
+
+def controlroom_config(site: Any) -> ControlRoomConfig:
+    return getattr(site, "controlroom", None) or ControlRoomConfig()
+
+
+def start_camera_feed(backend: AlertingBackend, site: Any, cfg: ControlRoomConfig,
+                      host: str | None = None, port: int | None = None) -> CameraFeed:
+    mqtt = site.mqtt
+    password = os.environ.get(mqtt.password_env) if mqtt.password_env else None
+    return CameraFeed(backend.board, host or mqtt.host or "127.0.0.1", port or mqtt.port, mqtt.topic_prefix,
+                      site.site.id, cfg.preview_topic, username=mqtt.username, password=password,
+                      tls=mqtt.tls).start()
+
+
+def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: str = PREFIX) -> AlertingBackend:
+    """Mount the page on `service.app` and start what feeds it; returns the backend (stop() it at exit)."""
+    site = service.site
+    cfg = controlroom_config(site)
+    backend = AlertingBackend(site, service.store, feed=getattr(service, "changes", None),
+                              poll_interval_s=cfg.poll_interval_s, stale_after_s=cfg.stale_after_s).start()
+    backend.camera_feed = start_camera_feed(backend, site, cfg)  # type: ignore[attr-defined]
+    service.app.include_router(create_router(backend, cfg, prefix=prefix, site_file=site_file), prefix=prefix)
+    log.info("control room on %s/", prefix)
+    return backend

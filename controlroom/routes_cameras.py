@@ -1,0 +1,64 @@
+"""Camera health grid and the live view (MJPEG of the edge's false-colour preview frames)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from quaywatch.controlroom.context import Context
+from quaywatch.controlroom.metrics import REFUSED
+
+BOUNDARY = "quaywatchframe"
+MAX_STREAM_S = 3600.0  # a forgotten tab does not hold a thread forever; the page reopens the stream
+
+
+def add_routes(router: APIRouter, ctx: Context) -> None:
+    b = ctx.backend
+    known = {c.id for c in b.cameras()}
+
+    def camera_or_404(camera: str) -> str:
+        if camera not in known:
+            REFUSED.labels("not_found").inc()
+            raise HTTPException(404, f"no camera {camera[:64]!r}")
+        return camera
+
+    @router.get("/cameras", include_in_schema=False)
+    async def cameras_page(request: Request):
+        s = ctx.guard.page(request)
+        return ctx.render(request, "cameras.html", s)
+
+    @router.get("/api/health")
+    async def health(request: Request):
+        ctx.guard.api(request)
+        return {"cameras": ctx.view.health(await run_in_threadpool(b.camera_health), ctx.prefix)}
+
+    @router.get("/cameras/{camera}/latest.jpg")
+    async def latest(request: Request, camera: str):
+        ctx.guard.api(request)
+        frame = b.latest_frame(camera_or_404(camera))
+        if frame is None:
+            raise HTTPException(404, "no live frame from this camera yet")
+        return Response(frame[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @router.get("/cameras/{camera}/live.mjpg")
+    async def live_view(request: Request, camera: str):
+        ctx.guard.api(request)
+        camera = camera_or_404(camera)
+
+        async def frames():
+            started, last = time.monotonic(), 0.0
+            while time.monotonic() - started < MAX_STREAM_S:
+                frame = await run_in_threadpool(b.wait_frame, camera, last, 1.0)
+                if await request.is_disconnected():
+                    return
+                if frame is None:
+                    continue
+                last, jpeg = frame
+                yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                       .encode() + jpeg + b"\r\n")
+
+        return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store"})

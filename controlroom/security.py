@@ -1,0 +1,77 @@
+"""Who is asking, and may they: the session cookie, roles, and CSRF on every state-changing request.
+
+Refusals are counted by reason. A page (HTML) without a login is sent to the login form; an API call
+gets a 401 JSON answer, so a script never follows a redirect into an HTML page it cannot read.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+
+from quaywatch.config.controlroom import ControlRoomConfig
+from quaywatch.controlroom.metrics import REFUSED
+from quaywatch.controlroom.users import Session, UserStore
+
+COOKIE = "quaywatch_session"
+LANG_COOKIE = "quaywatch_lang"
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass
+class Guard:
+    users: UserStore
+    config: ControlRoomConfig
+    prefix: str
+
+    def is_https(self, request: Request) -> bool:
+        proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+        return proto.split(",")[0].strip() == "https"
+
+    def secure_cookie(self, request: Request) -> bool:
+        mode = self.config.secure_cookies
+        return mode == "always" or (mode == "auto" and self.is_https(request))
+
+    def session(self, request: Request) -> Session | None:
+        return self.users.session(request.cookies.get(COOKIE))
+
+    def page(self, request: Request, role: str = "viewer") -> Session:
+        s = self.session(request)
+        if s is None:
+            REFUSED.labels("not_logged_in").inc()
+            # A redirect raised as an exception: works in a router, which cannot install exception handlers.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(303, "log in first", headers={"Location": f"{self.prefix}/login?next={quote(target)}"})
+        self._role(s, role)
+        return s
+
+    def api(self, request: Request, role: str = "viewer") -> Session:
+        s = self.session(request)
+        if s is None:
+            REFUSED.labels("not_logged_in").inc()
+            raise HTTPException(401, "log in first")
+        self._role(s, role)
+        return s
+
+    def action(self, request: Request, role: str = "operator") -> Session:
+        """A state-changing request: logged in, the role, and the session's CSRF token in the header."""
+        s = self.api(request, role)
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), s.csrf.encode()):
+            REFUSED.labels("csrf").inc()
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page")
+        return s
+
+    def check_form_csrf(self, s: Session, sent: str | None) -> None:
+        if not hmac.compare_digest((sent or "").encode(), s.csrf.encode()):
+            REFUSED.labels("csrf").inc()
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page")
+
+    @staticmethod
+    def _role(s: Session, role: str) -> None:
+        if not s.user.can(role):
+            REFUSED.labels("forbidden").inc()
+            raise HTTPException(403, f"this needs the {role} role; you are {s.user.role}")

@@ -1,0 +1,47 @@
+"""Login throttling: at most N failed attempts per user name and per client address in a sliding window.
+
+Both keys count, so one address cannot walk through many names and many addresses cannot hammer one name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+
+class LoginThrottle:
+    def __init__(self, attempts: int, window_s: float, max_keys: int = 10_000):
+        self.attempts = attempts
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._failures.get(key)
+        if q is None:
+            if len(self._failures) >= self.max_keys:  # bounded memory under a flood of names
+                self._failures.pop(next(iter(self._failures)))
+            q = self._failures[key] = deque()
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        return q
+
+    def retry_after(self, keys: list[str], now: float | None = None) -> float:
+        """0 when a login may be tried; else seconds until it may."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            waits = [q[0] + self.window_s - now for k in keys if len(q := self._recent(k, now)) >= self.attempts]
+        return max(waits, default=0.0)
+
+    def failed(self, keys: list[str], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            for k in keys:
+                self._recent(k, now).append(now)
+
+    def succeeded(self, keys: list[str]) -> None:
+        with self._lock:
+            for k in keys:
+                self._failures.pop(k, None)

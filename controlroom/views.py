@@ -1,0 +1,62 @@
+"""Alerts and health rows as the JSON the page's script draws: local times, camera names, map positions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from quaywatch.controlroom.backend import Alert, CameraHealth, CameraInfo
+from quaywatch.controlroom.harbour_map import HarbourMap
+
+
+def local_time(epoch: float | None, tz: str, with_date: bool = True) -> str | None:
+    if epoch is None:
+        return None
+    dt = datetime.fromtimestamp(epoch, ZoneInfo(tz))
+    return dt.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+
+
+class AlertView:
+    def __init__(self, cameras: list[CameraInfo], tz: str, prefix: str):
+        self.names = {c.id: c.name for c in cameras}
+        self.cameras = cameras
+        self.tz = tz
+        self.prefix = prefix
+        self.map = HarbourMap.fit(cameras)
+
+    def map_json(self) -> dict[str, Any] | None:
+        if self.map is None:
+            return None
+        return {"cameras": [{"id": c.id, "name": c.name, "xy": self.map.xy(c.lat, c.lon)} for c in self.cameras
+                            if c.lat is not None],
+                "metres_per_unit": round(self.map.metres_per_unit(), 3)}
+
+    def alert(self, a: Alert) -> dict[str, Any]:
+        return {
+            "id": a.id, "site": a.site, "kind": a.kind, "category": a.category, "drill": a.drill,
+            "state": a.state, "outcome": a.outcome, "open": a.is_open, "needs_ack": a.needs_ack,
+            "cameras": [{"id": c, "name": self.names.get(c, c)} for c in a.cameras],
+            "time": a.time, "local_time": local_time(a.time, self.tz),
+            "opened_local": local_time(a.opened_at, self.tz),
+            "lat": a.lat, "lon": a.lon, "map_xy": self.map.xy(a.lat, a.lon) if self.map else None,
+            "bbox": list(a.bbox) if a.bbox else None, "confidence": a.confidence,
+            "acked_by": a.acked_by, "acked_local": local_time(a.acked_at, self.tz),
+            "snapshot_url": f"{self.prefix}/alerts/{a.id}/snapshot.jpg" if a.has_snapshot else None,
+            "clip_url": f"{self.prefix}/alerts/{a.id}/clip" if a.clip_url else None,
+            "fixture_url": f"{self.prefix}/alerts/{a.id}/fixture.zip"
+            if a.outcome == "false_alarm" and a.clip_url else None,
+            "pages": [{"person": p.person, "number": p.number, "channel": p.channel, "status": p.status,
+                       "step": p.step, "error_code": p.error_code, "sent_local": local_time(p.sent_at, self.tz, False),
+                       "updated_local": local_time(p.updated_at, self.tz, False)} for p in a.pages],
+            "audit": [{"at_local": local_time(e.at, self.tz), "actor": e.actor, "from": e.from_state,
+                       "to": e.to_state, "note": e.note} for e in a.audit],
+            "updated_at": a.updated_at,
+        }
+
+    @staticmethod
+    def health(rows: list[CameraHealth], prefix: str) -> list[dict[str, Any]]:
+        return [{"camera": r.camera, "name": r.name, "state": r.state,
+                 "fps": None if r.fps is None else round(r.fps, 1),
+                 "last_frame_age_s": None if r.last_frame_age_s is None else round(r.last_frame_age_s, 1),
+                 "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg"} for r in rows]
