@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from quaywatch.config.alerting import AlertingConfig
 from quaywatch.config.camera import SLUG, Camera, merge_detector_defaults
+from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.config.detector import DetectorTuning
 from quaywatch.config.edge import EdgeConfig
 from quaywatch.config.mqtt import MqttConfig
@@ -39,6 +40,7 @@ class Site(BaseModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    controlroom: ControlRoomConfig = Field(default_factory=ControlRoomConfig)
 
     @model_validator(mode="before")
     @classmethod
