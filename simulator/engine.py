@@ -48,34 +48,38 @@ class Renderer:
         self.agc = AGC()
         self._last: tuple[np.ndarray, np.ndarray] | None = None
 
-    def scene(self, script: Script, t: float, frame_rng: np.random.Generator) -> np.ndarray:
-        """The true apparent temperatures (°C) at time t, before the sensor."""
-        stage = Stage(self.geo, self.climate, self.background.water, script.wet_ground or script.rain > 0)
+    def scene(self, parts: list[tuple[Script, float]], t: float, frame_rng: np.random.Generator) -> np.ndarray:
+        """The true apparent temperatures (°C) at scene time t, before the sensor. `parts` are scripts with
+        their local time (a live scene overlaps the end of one minute's script with the next)."""
+        wet = any(sc.wet_ground or sc.rain > 0 for sc, _ in parts)
+        stage = Stage(self.geo, self.climate, self.background.water, wet)
         stage.field = self.background.at(t)
-        for actor in script.actors:
-            if actor.start - 1.0 <= t <= actor.end + 1.0:
-                actor.draw(stage, t)
-        if script.rain > 0:
-            rain(stage, frame_rng, script.rain)
+        for script, local in parts:
+            for actor in script.actors:
+                if actor.start - 1.0 <= local <= actor.end + 1.0:
+                    actor.draw(stage, local)
+        rain_now = max((sc.rain for sc, _ in parts), default=0.0)
+        if rain_now > 0:
+            rain(stage, frame_rng, rain_now)
         return stage.field
 
-    def frames(self, script: Script, fps: float, t_offset: float = 0.0, index_offset: int = 0,
-               nucs_before: int = 0) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+    def shoot(self, parts: list[tuple[Script, float]], t: float, dt: float, frame_index: int, frozen: bool,
+              nucs_done: int, since_nuc: float) -> tuple[np.ndarray, np.ndarray]:
+        """One camera frame: (centikelvin uint16, AGC uint8). While the shutter is closed for a NUC the camera
+        repeats its last frame."""
+        if frozen and self._last is not None:
+            return self._last
+        frame_rng = np.random.default_rng([self.seed, 3, frame_index])
+        field_c = self.scene(parts, t, frame_rng)
+        sensed = self.sensor.expose(field_c, t, frame_rng, nucs_done, since_nuc)
+        self._last = (to_centikelvin(sensed), self.agc(sensed, dt))
+        return self._last
+
+    def frames(self, script: Script, fps: float) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
         """(t, centikelvin uint16, AGC uint8) for every frame of the script."""
-        n = round(script.seconds * fps)
-        for i in range(n):
+        for i in range(round(script.seconds * fps)):
             t = i / fps
-            done = [s for s, _ in script.nucs if s + 0 <= t]
+            done = [s for s, _ in script.nucs if s <= t]
             frozen = any(s <= t < s + d for s, d in script.nucs)
-            if frozen and self._last is not None:
-                ck, g = self._last  # the shutter is closed: the camera repeats its last frame
-                yield t, ck, g
-                continue
-            frame_rng = np.random.default_rng([self.seed, 3, index_offset + i])
-            field_c = self.scene(script, t, frame_rng)
-            last_nuc = max(done, default=0.0)
-            sensed = self.sensor.expose(field_c, t + t_offset, frame_rng, nucs_before + len(done), t - last_nuc)
-            ck = to_centikelvin(sensed)
-            g = self.agc(sensed, 1.0 / fps)
-            self._last = (ck, g)
+            ck, g = self.shoot([(script, t)], t, 1.0 / fps, i, frozen, len(done), t - max(done, default=0.0))
             yield t, ck, g
