@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "quaywatch.edge.worker_cli",
     "quaywatch.demo",
     "quaywatch.alerting.cli",
+    "quaywatch.controlroom.cli",
 ]
 
 
