@@ -235,6 +235,7 @@ class TwilioStandIn:
         self.port = port or free_port()
         self.requests: list[dict] = []
         self._fail = 0
+        self._fail_status = 500
         self._hang = (0, 0.0)
         self._lock = threading.Lock()
         outer = self
@@ -270,9 +271,10 @@ class TwilioStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def fail_next(self, n: int) -> None:
+    def fail_next(self, n: int, status: int = 500) -> None:
         with self._lock:
             self._fail = n
+            self._fail_status = status
 
     def hang_next(self, n: int, seconds: float) -> None:
         with self._lock:
@@ -303,8 +305,9 @@ class TwilioStandIn:
         if hang:
             time.sleep(hang)
         if fail:
-            status, payload, ctype = 500, b'{"code": 20500, "message": "Internal Server Error", "status": 500}', \
-                "application/json"
+            status, ctype = self._fail_status, "application/json"
+            code = 20500 if status >= 500 else 21211  # 21211: invalid 'To' phone number
+            payload = _json.dumps({"code": code, "message": "stand-in failure", "status": status}).encode()
         elif self.upstream:
             req = urllib.request.Request(self.upstream + h.path, data=body if h.command == "POST" else None,
                                          method=h.command, headers={k: v for k, v in h.headers.items()
