@@ -346,11 +346,13 @@ class Postgres:
         self.bin = Path(bins[-1]).parent
         self.port = port or free_port()
         self.dir = Path(workdir)
-        self.data = self.dir / "data"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.process: Process | None = None
         self._as = []
         if os.geteuid() == 0:
+            # pytest's tmp dirs are root-only (0700): user postgres needs a dir of its own to traverse.
+            self.dir = Path(tempfile.mkdtemp(prefix="quaywatch-pg-"))
+            self._owned = True
             import pwd
 
             try:
@@ -359,6 +361,7 @@ class Postgres:
                 missing("user postgres does not exist (apt-get install postgresql)")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
+        self.data = self.dir / "data"
 
     @property
     def url(self) -> str:
@@ -380,6 +383,8 @@ class Postgres:
                 self.process.proc.wait(10)
             self.process.stop()
             self.process = None
+        if getattr(self, "_owned", False):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class AlertingProcess:

@@ -1,0 +1,163 @@
+"""The alert store on both engines: SQLite (WAL) and a real throwaway PostgreSQL cluster. Two connections
+stand in for two alerting nodes: each page is claimed once, each step advanced once, no double page."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from quaywatch.alerting.changes import ChangeFeed
+from quaywatch.alerting.dispatch import Dispatcher, Incoming
+from quaywatch.alerting.escalation import Escalator
+from quaywatch.alerting.lifecycle import LifecycleError, transition
+from quaywatch.alerting.metrics import Metrics
+from quaywatch.alerting.notify.dry_run import DryRunPager
+from quaywatch.alerting.replies import Replies
+from quaywatch.alerting.store import AlertStore
+from quaywatch.config.loader import load_site
+from tests.peers import Postgres
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    pg = Postgres(tmp_path_factory.mktemp("pg")).start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/alerts.db"
+    pg = request.getfixturevalue("postgres")
+    import psycopg
+
+    db = f"t{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {db}")
+    return pg.url.rsplit("/", 1)[0] + f"/{db}"
+
+
+def site(store_url: str):
+    s = load_site("demo")
+    s.alerting.store_url = store_url
+    return s
+
+
+def ev(kind="water_entry", camera="cam-1", drill=False) -> dict:
+    return {"version": 1, "event_id": f"ev-{uuid.uuid4().hex[:12]}", "kind": kind, "site": "demo-harbour",
+            "camera": camera, "time": datetime.now(UTC).isoformat(), "drill": drill}
+
+
+class Node:
+    """One alerting node's objects on its own database connection, paging through the dry-run pager."""
+
+    def __init__(self, store_url: str):
+        self.site = site(store_url)
+        self.store = AlertStore(store_url)
+        self.metrics, self.changes = Metrics(), ChangeFeed()
+        self.pager = DryRunPager(io.StringIO())
+        self.dispatcher = Dispatcher(self.site, self.store, self.metrics, self.changes)
+        self.escalator = Escalator(self.site, self.store, self.pager, self.metrics, self.changes)
+        self.replies = Replies(self.escalator, self.store, self.metrics, self.changes)
+
+
+def test_migrations_apply_once_and_reopen_cleanly(store_url):
+    a = AlertStore(store_url)
+    assert a.db.migrate() == 1
+    b = AlertStore(store_url)  # a second node starting on the same database
+    assert b.db.migrate() == 1
+    assert a.db.one("SELECT COUNT(*) AS n FROM schema_version")["n"] == 1
+    a.close()
+    b.close()
+
+
+def test_two_nodes_never_send_the_same_page_or_step_twice(store_url):
+    a, b = Node(store_url), Node(store_url)
+    opened = a.dispatcher.ingest([Incoming(ev())])
+    assert len(opened) == 1
+    incident_id = opened[0].incident_id
+
+    async def both():
+        return await asyncio.gather(a.escalator.fire(incident_id, "first page"),
+                                    b.escalator.fire(incident_id, "first page"))
+
+    results = asyncio.run(both())
+    sent = a.pager.sent + b.pager.sent
+    assert sorted(p.to for p in sent) == ["+4520000002", "+4520000003"]  # police and rescue, once each
+    assert results.count(True) == 1
+    inc = a.store.incident(incident_id)
+    assert (inc["state"], inc["step"], inc["loop"]) == ("paged", 0, 0)
+    assert len(a.store.messages_of(incident_id)) == 2
+    # a redelivered event (same id) on the other node changes nothing
+    again = b.dispatcher.ingest([Incoming({**a.store.events_of(incident_id)[0]["payload"]})])
+    assert again == [] and b.metrics.sample("quaywatch_alerting_events_duplicate_total") == 1
+
+
+def test_due_steps_escalate_and_an_sms_ack_stops_them(store_url):
+    n = Node(store_url)
+    n.site.alerting.policies.water.steps[1].after_s = 0.2
+    incident_id = n.dispatcher.ingest([Incoming(ev())])[0].incident_id
+    asyncio.run(n.escalator.fire(incident_id, "first page"))
+    time.sleep(0.3)
+    asyncio.run(n.escalator.tick())
+    assert [p.channel for p in n.pager.sent] == ["sms", "sms", "voice", "voice"]
+    code = n.store.incident(incident_id)["ack_code"]
+    assert asyncio.run(n.replies.handle("SM1", "+4520000003", f"ok {code}")) == "acknowledged"
+    assert n.store.incident(incident_id)["state"] == "acknowledged"
+    assert n.pager.sent[-1].to == "+4520000003" and n.pager.sent[-1].body.startswith("Kvitteret")
+    n.store.db.run("UPDATE incidents SET next_due_at = 0 WHERE id = ?", (incident_id,))
+    asyncio.run(n.escalator.tick())
+    assert len(n.pager.sent) == 5  # nothing more after the acknowledgement
+    states = [t["to_state"] for t in n.store.transitions_of(incident_id) if t["from_state"] != t["to_state"]]
+    assert states == ["new", "paged", "acknowledged"]
+
+
+def test_replies_bound_to_paged_numbers_and_strangers_rate_limited(tmp_path):
+    n = Node(f"sqlite:///{tmp_path}/a.db")
+    incident_id = n.dispatcher.ingest([Incoming(ev())])[0].incident_id
+    asyncio.run(n.escalator.fire(incident_id, "first page"))
+    code = n.store.incident(incident_id)["ack_code"]
+    # the control room was not paged for this incident: its number cannot acknowledge it
+    assert asyncio.run(n.replies.handle("SM2", "+4520000001", code)) == "wrong_code"
+    results = [asyncio.run(n.replies.handle(f"SMx{i}", "+4599999999", code)) for i in range(6)]
+    assert results == ["unknown_sender"] * 3 + ["rate_limited"] * 3
+    assert asyncio.run(n.replies.handle("SMx0", "+4599999999", code)) == "duplicate"  # Twilio's webhook retry
+    assert n.store.incident(incident_id)["state"] == "paged"
+    answered = [p for p in n.pager.sent if p.to == "+4599999999"]
+    assert len(answered) == 3
+
+
+def test_lifecycle_refuses_moves_it_does_not_allow(store_url):
+    n = Node(store_url)
+    incident_id = n.dispatcher.ingest([Incoming(ev())])[0].incident_id
+    now = time.time()
+    with pytest.raises(LifecycleError, match="closed_as"):
+        transition(n.store, incident_id, "closed", actor="op", now=now)
+    assert transition(n.store, incident_id, "closed", actor="op Ann", now=now, closed_as="false_alarm", note="gull")
+    with pytest.raises(LifecycleError, match="is closed; it cannot become acknowledged"):
+        transition(n.store, incident_id, "acknowledged", actor="op", now=now)
+    last = n.store.transitions_of(incident_id)[-1]
+    assert (last["actor"], last["to_state"], last["note"]) == ("op Ann", "closed", "false_alarm: gull")
+    assert n.store.incident(incident_id)["closed_as"] == "false_alarm"
+
+
+def test_drills_and_camera_trouble_group_apart(tmp_path):
+    n = Node(f"sqlite:///{tmp_path}/a.db")
+    opened = n.dispatcher.ingest([Incoming(ev()), Incoming(ev(camera="cam-2")), Incoming(ev(drill=True)),
+                                  Incoming(ev(kind="camera_offline")), Incoming(ev(kind="camera_offline",
+                                                                                      camera="cam-2"))])
+    incs = {i["id"]: i for i in n.store.incidents()}
+    assert len(opened) == 4  # water (cam-1 + cam-2), drill, two cameras offline each on its own
+    water = [i for i in incs.values() if i["category"] == "water" and not i["drill"]]
+    assert len(water) == 1 and water[0]["cameras"] == "cam-1,cam-2"
+    for o in opened:
+        asyncio.run(n.escalator.fire(o.incident_id, "first page"))
+    drill_pages = [p for p in n.pager.sent if p.drill]
+    assert [p.to for p in drill_pages] == ["+4520000009"]
+    assert {p.to for p in n.pager.sent if "kamera offline" in p.body} == {"+4520000001"}
