@@ -44,8 +44,8 @@ class DetectorTuning(BaseModel):
     )
     head_min_contrast: float = Field(
         default=0.35, ge=0, le=1,
-        description="8-bit only: a head in the water is at least this warm relative to the warmest people on "
-                    "land (1.0 = as warm); ducks and reflections are cooler",
+        description="8-bit only: a head in the water is at least this warm relative to the people seen on "
+                    "land (or the warmest thing in view; 1.0 = as warm); ducks and reflections are cooler",
     )
 
     # --- rules ----------------------------------------------------------------------------------------
@@ -54,6 +54,10 @@ class DetectorTuning(BaseModel):
     )
     water_max_size: float = Field(
         default=0.9, gt=0, description="a body in the water is at most this big (box side), person heights; bigger = boat"
+    )
+    water_min_size: float = Field(
+        default=0.12, ge=0, description="a body in the water stands at least this tall (box height), person heights: "
+                                        "a head is ~0.15; a duck or a ripple is lower"
     )
     water_max_speed: float = Field(
         default=1.2, gt=0, description="a body in the water moves at most this fast, person heights per second (boats, gulls faster)"

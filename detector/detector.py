@@ -53,9 +53,8 @@ class Detector:
         return self._result(detections, frozen=False, rebaselined=wf.rebaselined, blobs=blobs)
 
     def _result(self, detections, frozen: bool, rebaselined: bool, blobs: Blobs) -> FrameResult:
-        seen = [tr for tr in self.tracker.tracks if tr.misses == 0]
-        sides, _ = self.rules.sides(seen)
-        tracks = [self._public(tr, side) for tr, side in zip(seen, sides, strict=True)]
+        sides = self.rules.last_sides
+        tracks = [self._public(tr, sides[tr.id]) for tr in self.tracker.tracks if tr.misses == 0 and tr.id in sides]
         boxes = [tuple(round(float(v)) for v in b) for b in blobs.box]
         return FrameResult(tracks, detections, frame_index=self.frame_index, frozen=frozen,
                            rebaselined=rebaselined, blobs=boxes)

@@ -60,11 +60,19 @@ class SceneGeometry:
         else:
             pts = np.stack([xs * 4.0, ys * 4.0], axis=1)
             self.water_sign = -1.0 if np.median(signed_distance(pts, self.quay_line)) < 0 else 1.0
+        # Signed distance to the quay line for every pixel (positive = water side), looked up per track:
+        # one array read instead of point-to-segment geometry in Python every frame.
+        yy, xx = np.mgrid[0:h, 0:w]
+        pix = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float64)
+        self.water_distance_map = (signed_distance(pix, self.quay_line) * self.water_sign).astype(np.float32).reshape(h, w)
+        self.person_px_by_row = (self.person_top + (self.person_bottom - self.person_top)
+                                 * np.arange(h) / max(h - 1, 1)).astype(np.float64)
         self._build_work_area(tuning, h, w)
 
     def _build_work_area(self, tuning, h: int, w: int) -> None:
-        # Work at half resolution when even the smallest body stays >= 2 px there: a 4x cheaper frame.
-        self.work_scale = 2 if (w > 400 and tuning.min_body_px >= 4.0) else 1
+        # Work at half resolution when a person at the far edge is still >= 8 px tall there (a head >= 1-2 px,
+        # which area-averaging keeps warm): a 4x cheaper frame.
+        self.work_scale = 2 if (w > 400 and self.person_top >= 16.0) else 1
         # Only the water and a band of land along the quay line matter: people must be tracked before
         # they reach the edge, nothing far inland can fall in.
         band = polygon_mask((h, w), [])
@@ -87,24 +95,27 @@ class SceneGeometry:
     # --- per-point queries (vectorised) ---------------------------------------------------------------
     def person_height(self, y: np.ndarray | float) -> np.ndarray:
         """Expected standing-person height in px at image row y (linear perspective between top and bottom)."""
-        frac = np.clip(np.asarray(y, np.float64) / max(self.shape[0] - 1, 1), 0.0, 1.0)
-        return self.person_top + (self.person_bottom - self.person_top) * frac
+        rows = np.clip(np.rint(np.asarray(y, np.float64)).astype(np.intp), 0, self.shape[0] - 1)
+        return self.person_px_by_row[rows]
+
+    def _pixels(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        xs = np.clip(np.rint(pts[:, 0]).astype(np.intp), 0, self.shape[1] - 1)
+        ys = np.clip(np.rint(pts[:, 1]).astype(np.intp), 0, self.shape[0] - 1)
+        return ys, xs
 
     def water_distance(self, points: np.ndarray) -> np.ndarray:
-        """Signed distance to the quay line, positive on the water side, px."""
-        if len(points) == 0:
-            return np.zeros(0)
-        return signed_distance(points, self.quay_line) * self.water_sign
+        """Signed distance to the quay line, positive on the water side, px (points clipped to the frame)."""
+        return self.water_distance_map[self._pixels(points)].astype(np.float64)
 
     def in_water(self, points: np.ndarray) -> np.ndarray:
-        pts = np.asarray(points, np.float64).reshape(-1, 2)
-        xs = np.clip(np.round(pts[:, 0]).astype(int), 0, self.shape[1] - 1)
-        ys = np.clip(np.round(pts[:, 1]).astype(int), 0, self.shape[0] - 1)
-        return self.water_mask[ys, xs].astype(bool)
+        return self.water_mask[self._pixels(points)].astype(bool)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.water_mask, self.exclude_mask, self.roi_work, self.water_work))
+        arrays = (self.water_mask, self.exclude_mask, self.roi_work, self.water_work, self.water_distance_map,
+                  self.person_px_by_row)
+        return sum(a.nbytes for a in arrays)
 
 
 @lru_cache(maxsize=32)

@@ -26,7 +26,8 @@ from quaywatch.detector.types import AlertKind, Detection
 LAND, EDGE, WATER = "land", "edge", "water"
 INCIDENT_RADIUS = 2.5  # person heights
 LAND_MAX_SIZE = 1.8  # person heights: bigger on land is a car, a group merged with a boat, not one person
-REFLECTION_RADIUS = 1.6  # person heights between a water blob and the land person it mirrors
+REFLECTION_RADIUS = 1.6
+PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes  # person heights between a water blob and the land person it mirrors
 
 
 @dataclass(slots=True)
@@ -60,6 +61,10 @@ class AlertRules:
         self.geo = geometry
         self.tuning = tuning
         self.departures: list[Departure] = []
+        self.last_sides: dict[int, str] = {}
+        # How warm people on this quay look, in water-noise sigmas (AGC-proof): 8-bit frames have no
+        # temperatures, so 'warm like a head' means 'warm like the people we have seen', slowly forgotten.
+        self.person_warmth = 0.0  # track id -> side, of the tracks seen in the last frame
         self.incidents: list[Incident] = []
 
     # ------------------------------------------------------------------------------------------------
@@ -82,6 +87,7 @@ class AlertRules:
         out: list[Detection] = []
         seen = [tr for tr in alive if tr.last_frame == ctx.frame_index]
         sides, heights = self.sides(seen)
+        self.last_sides = {tr.id: side for tr, side in zip(seen, sides, strict=True)}
         land_people = [(tr, e) for tr, s, e in zip(seen, sides, heights, strict=True) if s == LAND]
         for tr, side, e in zip(seen, sides, heights, strict=True):
             self._observe(tr, side, e, ctx)
@@ -93,6 +99,7 @@ class AlertRules:
             if det is not None:
                 out.append(det)
         self._refresh_incidents(seen, ctx.t)
+        self.person_warmth *= PERSON_WARMTH_DECAY
         self.departures = [d for d in self.departures if ctx.t - d.t <= self.tuning.handoff_s]
         return [d for d in out if d.confidence >= self.tuning.alert_confidence]
 
@@ -104,6 +111,8 @@ class AlertRules:
         person_sized = self.tuning.person_min_height * e <= height <= LAND_MAX_SIZE * e
         if side in (LAND, EDGE) and person_sized and tr.box[2] <= LAND_MAX_SIZE * e:
             tr.land_person_t = ctx.t
+            if side == LAND and tr.hits >= 3:
+                self.person_warmth = max(tr.peak, self.person_warmth)
             tr.land_height = max(tr.land_height, height / e)
         if side == WATER:
             tr.water_frames += 1
@@ -148,6 +157,8 @@ class AlertRules:
         side = float(max(tr.box[2], tr.box[3]))
         if side > tun.water_max_size * e:  # boat, or a big warm patch
             return False
+        if tr.box[3] < tun.water_min_size * e:  # lower than a head above the water: a duck, a ripple
+            return False
         duration = max(tr.last_t - tr.born_t, 1e-3)
         net = float(np.hypot(*(tr.centroid - tr.start_centroid))) / duration
         speed = max(net, float(np.hypot(*tr.velocity)) * 0.5) / e
@@ -156,8 +167,8 @@ class AlertRules:
         if ctx.radiometric:
             if not (tun.head_min_c <= tr.peak_raw <= tun.hot_max_c):
                 return False
-        elif ctx.hot_level > 0 and tr.peak < tun.head_min_contrast * ctx.hot_level:
-            return False
+        elif tr.peak < tun.head_min_contrast * max(self.person_warmth, ctx.hot_level):
+            return False  # 8-bit: cooler than people here are (ducks, reflections), relative, AGC-proof
         if strict:
             for person, pe in land_people:
                 near = np.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe

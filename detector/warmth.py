@@ -29,6 +29,7 @@ class WarmthFrame:
     contrast: np.ndarray  # float32, work crop: (normalised frame - background), in water-noise sigmas
     warm: np.ndarray  # uint8 0/1, work crop: contrast above threshold inside the region of interest
     raw: np.ndarray  # float32, work crop: °C (radiometric) or grey level (8-bit)
+    raw_smooth: np.ndarray  # raw averaged over 2x2 (radiometric) or raw itself (8-bit, where it is unused)
     frozen: bool  # a repeat of the previous frame (NUC/FFC freeze, stalled stream): nothing new to see
     rebaselined: bool  # a global change the normalisation could not absorb: background restarted
     water_level: float  # median water value in raw units this frame
@@ -70,11 +71,11 @@ class WarmthModel:
         raw = self._work_image(frame)
         flat = raw.ravel()
         water = flat[self._water_idx]
-        q25, q50, q75 = np.partition(water, [len(water) // 4, len(water) // 2, 3 * len(water) // 4])[
-            [len(water) // 4, len(water) // 2, 3 * len(water) // 4]
-        ]
-        floor = 0.1 if self._radiometric else 0.7  # K / grey: below this the spread is quantisation
-        spread_now = max(float(q75 - q25) / 1.349, floor)
+        q50 = np.partition(water, len(water) // 2)[len(water) // 2]
+        # Mean absolute deviation, not an interquartile range: 8-bit water is a few grey levels wide and
+        # quantiles of it jump by whole levels (a 2x 'gain change' every few frames); a mean does not.
+        floor = 0.05 if self._radiometric else 0.5  # K / grey: below this the spread is quantisation
+        spread_now = max(1.2533 * float(np.abs(water - q50).mean()), floor)
         rebaselined = False
         if self._spread == 0.0 or not (0.67 < spread_now / self._spread < 1.5):
             self._spread = spread_now  # AGC gain jump: take the new scale at once
@@ -87,7 +88,7 @@ class WarmthModel:
         np.subtract(self._norm, self._background, out=self._contrast)
         warm = (self._contrast > self.tuning.warm_sigma).view(np.uint8)
         warm &= self.geo.roi_work
-        if int(warm.sum()) > GLOBAL_CHANGE_FRACTION * self._roi_area:
+        if cv2.countNonZero(warm) > GLOBAL_CHANGE_FRACTION * self._roi_area:
             self._background = self._initial_background(self._norm)
             np.subtract(self._norm, self._background, out=self._contrast)
             warm[:] = 0
@@ -97,7 +98,8 @@ class WarmthModel:
         roi_vals = self._norm.ravel()[self._roi_idx]
         hot = float(np.partition(roi_vals, int(0.995 * (len(roi_vals) - 1)))[int(0.995 * (len(roi_vals) - 1))])
         self._frames += 1
-        return WarmthFrame(self._contrast, warm, raw, frozen, rebaselined, float(q50), self._spread, hot)
+        smooth = cv2.blur(raw, (2, 2)) if self._radiometric else raw
+        return WarmthFrame(self._contrast, warm, raw, smooth, frozen, rebaselined, float(q50), self._spread, hot)
 
     def _work_image(self, frame: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self.geo.crop
