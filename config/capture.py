@@ -17,6 +17,11 @@ class CaptureConfig(BaseModel):
         default=0, ge=0, le=10000,
         description="this many bit-identical frames in a row = frozen (0: derive from fps x max_frame_age_s)",
     )
+    frozen_diff: float = Field(
+        default=0.1, ge=0, le=50,
+        description="two frames whose mean absolute difference (pixel units) is at most this are the same "
+        "picture; a live sensor's noise alone differs by more, while a re-encoded frozen frame differs by less",
+    )
     offline_after_s: float = Field(
         default=10.0, gt=0, le=3600,
         description="degraded (frozen / not reading) this long = offline; reconnects run meanwhile",

@@ -92,6 +92,9 @@ class CameraCapture:
         self._degraded_since: float | None = None
         self._outage_since: float | None = None
         self._last_reconnect_s: float | None = None
+        self._picture: RawFrame | None = None  # the last delivered frame, to tell a frozen picture
+        self._repeats = 0
+        self._frozen_since: float | None = None
         self.finished = threading.Event()  # set when the thread ends (stop, or a replay's end)
 
     # -- public -------------------------------------------------------------------------------
@@ -155,8 +158,10 @@ class CameraCapture:
                     self._reconnects += 1
                 opened_once = True
                 try:
-                    self._read_until_failure()
-                    delay = self.config.reconnect_min_s  # it worked for a while: start backoff afresh
+                    if self._read_until_failure():
+                        delay = self.config.reconnect_min_s  # it worked for a while: start backoff afresh
+                    else:
+                        delay = min(delay * 2, self.config.reconnect_max_s)
                 except EndOfStream:
                     self._set_state("offline", f"{self._source.description}: end of clip")
                     return
@@ -173,11 +178,16 @@ class CameraCapture:
                 self._state = "stopped" if self._stop.is_set() else self._state
             self.finished.set()
 
-    def _read_until_failure(self) -> None:
-        """Read frames until a read fails, the picture stays frozen too long, or we are stopped."""
-        previous: RawFrame | None = None
-        repeats = 0
-        frozen_since: float | None = None
+    def _read_until_failure(self) -> bool:
+        """Read frames until a read fails, the picture stays frozen too long, or we are stopped.
+        True when a fresh (moving) picture came through, i.e. the session was worth having.
+
+        The last delivered picture is kept across reconnects: a camera that comes back still showing the
+        frozen picture is not called online again (no online/offline flapping), only one whose picture moves.
+        """
+        same_session = False  # stream clocks (pts) compare only within one session
+        session_start = time.monotonic()
+        fresh = False
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -187,23 +197,26 @@ class CameraCapture:
             except SourceError as exc:
                 if not self._stop.is_set():
                     self._failed(f"{self._source.description}: {exc}", opening=False)
-                return
+                return fresh
             now = time.monotonic()
-            if previous is not None and _same_picture(previous, raw):
-                repeats += 1
+            previous = self._picture
+            if previous is not None and _same_picture(previous, raw, self.config.frozen_diff, same_session):
+                self._repeats += 1
                 with self._lock:
                     self._dropped += 1
-                frozen_since = frozen_since or now
-                if repeats >= self._frozen_repeats() or now - frozen_since >= self.config.max_frame_age_s:
-                    why = "stream clock stopped" if raw.pts is not None and raw.pts == previous.pts else \
-                        f"the same frame {repeats + 1} times"
+                self._frozen_since = self._frozen_since or now
+                if self._repeats >= self._frozen_repeats() or now - self._frozen_since >= self.config.max_frame_age_s:
+                    why = ("stream clock stopped" if same_session and raw.pts is not None and raw.pts == previous.pts
+                           else f"the same picture {self._repeats + 1} times")
                     self._degraded(f"{self._source.description}: picture frozen ({why})")
-                    if self._degraded_since and now - self._degraded_since >= self.config.offline_after_s:
-                        self._failed(f"{self._source.description}: frozen for {now - frozen_since:.0f} s", opening=True)
-                        return  # reconnect: a stuck encoder often recovers on a fresh session
+                    since = max(self._degraded_since or now, session_start)
+                    if now - since >= self.config.offline_after_s:
+                        self._failed(f"{self._source.description}: picture frozen for "
+                                     f"{now - self._frozen_since:.0f} s", opening=True)
+                        return fresh  # reconnect: a stuck encoder often recovers on a fresh session
                 continue
-            repeats, frozen_since = 0, None
-            previous = raw
+            self._repeats, self._frozen_since = 0, None
+            self._picture, same_session, fresh = raw, True, True
             with self._lock:
                 index = self._frames
                 self._frames += 1
@@ -219,6 +232,7 @@ class CameraCapture:
                 self._on_frame(CapturedFrame(index, raw.t, raw.frame))
             except Exception:
                 log.exception("%s: on_frame failed (frame %d dropped)", self.camera.id, index)
+        return fresh
 
     def _frozen_repeats(self) -> int:
         if self.config.frozen_repeats:
@@ -266,9 +280,15 @@ class CameraCapture:
             log.debug("%s: close: %s", self._source.description, exc)
 
 
-def _same_picture(a: RawFrame, b: RawFrame) -> bool:
-    """A frozen camera hands back the old frame: bit-identical pixels, or a stream clock that stopped.
-    Live thermal sensors always have some noise, so identical pixels never happen by chance."""
-    if a.pts is not None and b.pts is not None and b.pts <= a.pts:
+def _same_picture(a: RawFrame, b: RawFrame, max_diff: float, same_session: bool) -> bool:
+    """A frozen camera hands back the old frame: the same pixels (give or take what re-encoding the same
+    picture at a keyframe changes), or a stream clock that stopped. A live sensor's noise alone moves the
+    pixels more than `max_diff` on average. Compared on every 4th pixel: the mean is as telling, 16x cheaper."""
+    if same_session and a.pts is not None and b.pts is not None and b.pts <= a.pts:
         return True
-    return a.frame.shape == b.frame.shape and np.array_equal(a.frame, b.frame)
+    if a.frame.shape != b.frame.shape:
+        return False
+    x, y = a.frame[::4, ::4], b.frame[::4, ::4]
+    if max_diff <= 0:
+        return np.array_equal(x, y)
+    return float(np.abs(x.astype(np.int32) - y).mean()) <= max_diff
