@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import logging
 import os
 import re
@@ -107,7 +108,7 @@ def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "26"}
+        stream.options = {"preset": "veryfast", "crf": "26", "threads": "1"}  # one core at most
         t0 = frames[0][0]
         stream.codec_context.time_base = Fraction(1, 1000)
         for t, frame in frames:
@@ -181,6 +182,10 @@ class EvidenceStore:
         return job is None or job.done.wait(timeout)
 
     def _run(self) -> None:
+        # Clips can wait a moment; detection cannot. Linux nice values are per thread (and inherited by
+        # the encoder's own threads), so this thread yields the CPU to the detection pool.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         while not self._stop.is_set():
             self._wake.wait(0.25)
             self._wake.clear()
