@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt
+import numpy as np
 
 from quaywatch.evaluation.scoring import ClipScore, Totals
 
@@ -26,23 +27,34 @@ def _svg(fig) -> str:
 
 
 def timeline_plot(scores: list[ClipScore]) -> str:
-    """One row per clip: truth events as green bars (their match window), alerts as dots
-    (blue matched, red false alarm), over time in the clip."""
-    rows = len(scores)
-    fig, ax = plt.subplots(figsize=(11, max(2.0, 0.28 * rows + 1)))
-    for y, s in enumerate(scores):
-        ax.plot([0, s.duration_s], [y, y], color="#ddd", lw=1, zorder=1)
-        for e in s.events:
-            ax.plot([e.t - 1, e.t + 10], [y, y], color="#2a2", lw=5, alpha=0.35, solid_capstyle="butt", zorder=2)
-            ax.plot([e.t], [y], marker="|", color="#070", ms=12, zorder=3)
-        fa = set(s.false_alarm_indices)
-        for i, a in enumerate(s.alerts):
-            ax.plot([a.t], [y], "o", color="#d22" if i in fa else "#24c", ms=5, zorder=4)
-    ax.set_yticks(range(rows), [Path(s.clip).name for s in scores], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xscale("symlog", linthresh=120)  # long negatives stay readable beside 30-s positives
-    ax.set_xlabel("seconds from clip start (linear to 120 s, log beyond)")
-    ax.set_title("Alerts against ground truth: green = event and its match window, blue = matched alert, red = false alarm")
+    """One row per clip: truth events as green bars (their match window), alerts as dots (blue matched,
+    red false alarm). Positives and negatives get their own panels, so a 30-s fall is not squeezed
+    beside a 40-min quiet night."""
+    groups = [("clips with events", [s for s in scores if s.events]),
+              ("negative clips", [s for s in scores if not s.events])]
+    groups = [(title, rows) for title, rows in groups if rows]
+    if not groups:
+        return "<p>no clips</p>"
+    heights = [max(1.2, 0.26 * len(rows) + 0.8) for _, rows in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(11, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (title, rows) in zip(axes[:, 0], groups, strict=True):
+        for y, s in enumerate(rows):
+            ax.plot([0, s.duration_s], [y, y], color="#ccc", lw=1, zorder=1)
+            for e in s.events:
+                ax.plot([e.t - 1, e.t + 10], [y, y], color="#2a2", lw=6, alpha=0.35, solid_capstyle="butt", zorder=2)
+                ax.plot([e.t], [y], marker="|", color="#070", ms=12, zorder=3)
+            fa = set(s.false_alarm_indices)
+            for i, a in enumerate(s.alerts):
+                ax.plot([a.t], [y], "o", color="#d22" if i in fa else "#24c", ms=5, zorder=4)
+        ax.set_yticks(range(len(rows)), [Path(s.clip).name for s in rows], fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xlim(0, max(s.duration_s for s in rows) * 1.01)
+        ax.set_xlabel("seconds from clip start")
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("Alerts against ground truth: green = event and its match window, "
+                 "blue = matched alert, red = false alarm", fontsize=10)
+    fig.tight_layout()
     return _svg(fig)
 
 
@@ -52,8 +64,6 @@ def tta_plot(scores: list[ClipScore]) -> str:
     if tta:
         ax.hist(tta, bins=min(30, max(5, len(tta))), color="#24c")
         for q, style in ((50, "--"), (95, ":")):
-            import numpy as np
-
             v = float(np.percentile(tta, q))
             ax.axvline(v, color="k", ls=style, label=f"p{q} = {v:.2f} s")
         ax.legend()
