@@ -25,10 +25,10 @@ def _safe_next(prefix: str, target: str | None) -> str:
 
 
 def add_routes(router: APIRouter, ctx: Context) -> None:
-    def login_form(request: Request, error: str | None = None, status: int = 200):
+    def login_form(request: Request, error: str | None = None, status: int = 200, next_target: str | None = None):
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
         resp = ctx.render(request, "login.html", None, status=status, error=error, login_csrf=token,
-                          next=_safe_next(ctx.prefix, request.query_params.get("next")))
+                          next=_safe_next(ctx.prefix, next_target or request.query_params.get("next")))
         resp.set_cookie(LOGIN_CSRF_COOKIE, token, path=ctx.prefix, httponly=True, samesite="strict",
                         secure=ctx.guard.secure_cookie(request))
         return resp
@@ -50,27 +50,28 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
             raise HTTPException(400, "expected a login form") from None
         name, password = str(form.get("user", ""))[:MAX_FIELD], str(form.get("password", ""))[:MAX_FIELD]
         sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        target = str(form.get("next", ""))
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
             REFUSED.labels("csrf").inc()
             LOGINS.labels("csrf").inc()
-            return login_form(request, t["session_expired"], 403)
+            return login_form(request, t["session_expired"], 403, target)
         client = request.client.host if request.client else "?"
-        keys = [f"user:{name.lower()}", f"addr:{client}"]
+        keys = ctx.throttle.keys(name, client)
         wait = ctx.throttle.retry_after(keys)
         if wait > 0:
             LOGINS.labels("throttled").inc()
-            resp = login_form(request, t["login_throttled"].format(s=int(wait) + 1), 429)
+            resp = login_form(request, t["login_throttled"].format(s=int(wait) + 1), 429, target)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
         user = await run_in_threadpool(ctx.users.authenticate, name, password)  # Argon2 is slow by design
         if user is None:
             ctx.throttle.failed(keys)
             LOGINS.labels("failed").inc()
-            return login_form(request, t["login_failed"], 401)
+            return login_form(request, t["login_failed"], 401, target)
         ctx.throttle.succeeded(keys)
         LOGINS.labels("ok").inc()
         token, _ = ctx.users.open_session(user, ctx.config.session_max_age_s)
-        resp = RedirectResponse(_safe_next(ctx.prefix, str(form.get("next", ""))), status_code=303)
+        resp = RedirectResponse(_safe_next(ctx.prefix, target), status_code=303)
         resp.set_cookie(COOKIE, token, max_age=ctx.config.session_max_age_s, path=ctx.prefix, httponly=True,
                         samesite="lax", secure=ctx.guard.secure_cookie(request))
         resp.delete_cookie(LOGIN_CSRF_COOKIE, path=ctx.prefix)

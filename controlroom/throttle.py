@@ -1,6 +1,9 @@
-"""Login throttling: at most N failed attempts per user name and per client address in a sliding window.
+"""Login throttling in a sliding window: at most N failed attempts per (user name, client address), and
+4N per address whatever the names.
 
-Both keys count, so one address cannot walk through many names and many addresses cannot hammer one name.
+The pair key stops guessing one password; the address key stops walking through many names. The name is
+not throttled alone, so a stranger elsewhere cannot lock an operator out of the control room by failing
+on purpose (Argon2 makes guessing from many addresses slow anyway).
 """
 
 from __future__ import annotations
@@ -28,11 +31,19 @@ class LoginThrottle:
             q.popleft()
         return q
 
+    @staticmethod
+    def keys(user: str, address: str) -> list[str]:
+        return [f"pair:{user.lower()}|{address}", f"addr:{address}"]
+
+    def limit(self, key: str) -> int:
+        return self.attempts * (4 if key.startswith("addr:") else 1)
+
     def retry_after(self, keys: list[str], now: float | None = None) -> float:
         """0 when a login may be tried; else seconds until it may."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            waits = [q[0] + self.window_s - now for k in keys if len(q := self._recent(k, now)) >= self.attempts]
+            waits = [q[-self.limit(k)] + self.window_s - now for k in keys
+                     if len(q := self._recent(k, now)) >= self.limit(k)]
         return max(waits, default=0.0)
 
     def failed(self, keys: list[str], now: float | None = None) -> None:
@@ -42,6 +53,8 @@ class LoginThrottle:
                 self._recent(k, now).append(now)
 
     def succeeded(self, keys: list[str]) -> None:
+        """A right password clears that name's failures from that address (not the address's total)."""
         with self._lock:
             for k in keys:
-                self._failures.pop(k, None)
+                if k.startswith("pair:"):
+                    self._failures.pop(k, None)

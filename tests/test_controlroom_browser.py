@@ -1,0 +1,355 @@
+"""The control-room page in real headless Chromium, against the real alerting service (dry-run pager) and
+Mosquitto: a real fall from the fixtures published on the broker appears live with its snapshot and the
+alarm; acknowledging in one page updates every open page and stops escalation; the health grid follows
+camera status; the statistics render. Screenshots go to test-artifacts/ (and are looked at).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import sys
+import time
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+import httpx
+import pytest
+
+from tests.peers import REPO, AlertingProcess, missing, require
+
+ARTIFACTS = REPO / "test-artifacts"
+FALL_CLIP = REPO / "recordings_fixtures" / "fall-aalborg-winter-night-1.mp4"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 # A wall screen runs as a kiosk with this flag, so the alarm sounds without a click first.
+                 "--autoplay-policy=no-user-gesture-required"]
+PASSWORDS = {"alice": "alice-operator-pw", "bob": "bob-operator-pw1", "vera": "vera-viewer-pw1"}
+ADMIN_PASSWORD = "admin-password-1"
+
+# The alerting service with the control room attached, as the alerting CLI runs it.
+SERVER = """
+import asyncio, sys
+from quaywatch.alerting.service import AlertingService
+from quaywatch.config.loader import load_site
+from quaywatch.controlroom.mount import attach_controlroom
+site = load_site(sys.argv[1])
+service = AlertingService(site, dry_run=True)
+attach_controlroom(service, site_file=sys.argv[1])
+asyncio.run(service.run())
+"""
+
+
+def utc_iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def real_fall():
+    """The fall fixture through the live edge's own pipeline: the first alert's frame, drawn as the edge
+    draws its evidence snapshot (false colour, quay line, box)."""
+    from quaywatch.config.loader import load_site
+    from quaywatch.edge.clips import read_frames
+    from quaywatch.edge.evidence import snapshot_b64
+    from quaywatch.edge.pipeline import CameraPipeline
+
+    if not FALL_CLIP.exists():
+        missing(f"{FALL_CLIP} is absent")
+    truth = json.loads(FALL_CLIP.with_suffix(".json").read_text())
+    site = load_site(FALL_CLIP.parent / truth["site"])
+    camera = site.camera(truth["camera"])
+    pipeline = CameraPipeline(site, camera, fps=9.0)
+    for t, frame in read_frames(FALL_CLIP):
+        alerts = pipeline.process(t, frame)
+        if alerts:
+            det = alerts[0].detection
+            return {"snapshot": snapshot_b64(frame, camera, det), "bbox": [max(0, int(v)) for v in det.bbox],
+                    "confidence": round(float(det.confidence), 3), "frame_size": [frame.shape[1], frame.shape[0]],
+                    "track_id": int(det.track_id)}
+    pytest.fail("the detector found no fall in the fall fixture")
+
+
+@pytest.fixture(scope="module")
+def clip_server():
+    """Stands in for the edge's evidence HTTP server: serves the fixture clips on loopback."""
+    handler = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(FALL_CLIP.parent)))
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    from tests.peers import Mosquitto
+
+    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, broker):
+    from quaywatch.controlroom.users import UserStore
+
+    work = tmp_path_factory.mktemp("alerting")
+    users_db = work / "users.db"
+    store = UserStore(users_db)
+    store.add("alice", "operator", PASSWORDS["alice"])
+    store.add("bob", "operator", PASSWORDS["bob"])
+    store.add("vera", "viewer", PASSWORDS["vera"])
+    store.close()
+    proc = AlertingProcess(work, broker.port, overrides={
+        "controlroom": {"users_db": str(users_db), "login_attempts": 3, "login_window_s": 4, "stale_after_s": 30},
+    })
+    proc.argv = [sys.executable, "-c", SERVER, str(proc.site_file)]
+    os.environ["QUAYWATCH_ADMIN_PASSWORD"] = ADMIN_PASSWORD  # the first admin, as in production
+    try:
+        proc.start()
+    finally:
+        os.environ.pop("QUAYWATCH_ADMIN_PASSWORD", None)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def publisher(broker):
+    import paho.mqtt.client as paho
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="controlroom-test-edge")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    yield client
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require("/usr/bin/chromium", "apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed (pip install -e '.[dev]')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def login(browser, service, user: str, password: str, viewport=(1600, 1000)):
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(f"{service.url}/controlroom/")
+    assert "/controlroom/login" in page.url  # every page needs a login
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{service.url}/controlroom/")
+    return ctx, page
+
+
+def publish_event(client, event: dict) -> None:
+    info = client.publish(f"quaywatch/{event['site']}/{event['camera']}/events", json.dumps(event), qos=1)
+    info.wait_for_publish(5)
+
+
+def fall_event(real_fall, clip_url: str) -> dict:
+    now = time.time()
+    return {
+        "version": 1, "event_id": f"test-{uuid.uuid4()}", "kind": "water_entry", "site": "demo-harbour",
+        "camera": "cam-1", "time": utc_iso(now), "detected_time": utc_iso(now),
+        "track_id": real_fall["track_id"], "bbox": real_fall["bbox"], "confidence": real_fall["confidence"],
+        "frame_size": real_fall["frame_size"], "location": {"lat": 57.0502, "lon": 9.9217},
+        "message": "water entry at Honnørkajen, looking west",
+        "evidence": {"snapshot_jpeg_b64": real_fall["snapshot"], "clip_url": clip_url},
+    }
+
+
+def test_login_refuses_a_wrong_password_and_throttles(browser, service):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{service.url}/controlroom/stats")
+        assert "/controlroom/login" in page.url
+        for _ in range(3):  # login_attempts: 3 for this site
+            page.fill("input[name=user]", "vera")
+            page.fill("input[name=password]", "not-her-password")
+            page.click("button[type=submit]")
+            assert page.locator(".error").inner_text() == "Forkert bruger eller adgangskode."
+        # Throttled now: even the right password is refused until the window passes.
+        page.fill("input[name=user]", "vera")
+        page.fill("input[name=password]", PASSWORDS["vera"])
+        page.click("button[type=submit]")
+        assert "For mange forsøg" in page.locator(".error").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "controlroom-login-throttled.png"))
+        time.sleep(4.2)  # login_window_s: 4
+        page.fill("input[name=user]", "vera")
+        page.fill("input[name=password]", PASSWORDS["vera"])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{service.url}/controlroom/stats")  # back where she was going
+        assert page.locator("#stats").is_visible()
+    finally:
+        ctx.close()
+
+
+def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
+        browser, service, publisher, real_fall, clip_server):
+    ctx_a, alice = login(browser, service, "alice", PASSWORDS["alice"])
+    ctx_b, bob = login(browser, service, "bob", PASSWORDS["bob"])
+    ctx_p, phone = login(browser, service, "vera", PASSWORDS["vera"], viewport=(390, 844))
+    try:
+        for page in (alice, bob, phone):  # each page has its live stream open before the fall
+            page.wait_for_function("window.quaywatch && window.quaywatch.events && window.quaywatch.events.readyState === 1")
+        event = fall_event(real_fall, f"{clip_server}/{FALL_CLIP.name}")
+        publish_event(publisher, event)
+
+        card = "article.alert.needs-ack"
+        for page in (alice, bob, phone):
+            page.wait_for_selector(card, timeout=10_000)
+        alert_id = alice.locator(card).first.get_attribute("data-id")
+        latency = [p.evaluate("window.quaywatch.pushLatency") for p in (alice, bob, phone)]
+        print(f"\npush latency, event time -> page (ms), alice/bob/phone: {[got[0]['ms'] for got in latency if got]}")
+
+        # The evidence: the snapshot decoded in the browser, camera name, local time, map spot, who was paged.
+        snap = alice.locator(f'article[data-id="{alert_id}"] .snapshot img')
+        snap.wait_for()
+        alice.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=snap.element_handle())
+        assert alice.locator(f'article[data-id="{alert_id}"] .where').inner_text() == "Honnørkajen, looking west"
+        local = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).astimezone(
+            __import__("zoneinfo").ZoneInfo("Europe/Copenhagen")).strftime("%H:%M:%S")
+        assert local in alice.locator(f'article[data-id="{alert_id}"] .when').inner_text()
+        assert alice.locator(f'article[data-id="{alert_id}"] .map circle.hit').count() == 1
+        alice.wait_for_selector(f'article[data-id="{alert_id}"] table.pages tbody tr')
+        paged = alice.locator(f'article[data-id="{alert_id}"] table.pages').inner_text()
+        assert "Demo police dispatch" in paged and "Demo rescue" in paged
+
+        # The alarm: the banner and the beep loop, on every page, until someone acknowledges.
+        for page in (alice, bob, phone):
+            assert page.locator("#banner").is_visible()
+            assert "DRUKNEALARM" in page.locator("#banner").inner_text()
+            page.wait_for_function("window.quaywatch.alarm.audible && window.quaywatch.alarm.beeps > 0")
+        alice.screenshot(path=str(ARTIFACTS / "controlroom-alert.png"))
+        phone.screenshot(path=str(ARTIFACTS / "controlroom-alert-phone.png"), full_page=True)
+
+        # A viewer sees no buttons; an operator acknowledges; every open page follows without a reload.
+        assert phone.locator(f'article[data-id="{alert_id}"] button[data-act=ack]').count() == 0
+        alice.click(f'article[data-id="{alert_id}"] button[data-act=ack]')
+        for page in (alice, bob, phone):
+            page.wait_for_selector(f'article[data-id="{alert_id}"] .badge.acknowledged', timeout=5000)
+            page.wait_for_function("!window.quaywatch.alarm.playing")
+            assert page.locator("#banner").is_hidden()
+        assert "alice" in bob.locator(f'article[data-id="{alert_id}"]').inner_text()
+        bob.screenshot(path=str(ARTIFACTS / "controlroom-acknowledged.png"))
+
+        # Through the alerting lifecycle: audited with the operator's name, escalation stopped.
+        inc = httpx.get(f"{service.url}/api/incidents/{alert_id}").json()
+        assert inc["state"] == "acknowledged" and inc["acked_by"] == "alice"
+        assert inc["next_due_at"] is None
+        assert any(t["actor"] == "alice (control room)" and t["to_state"] == "acknowledged" for t in inc["transitions"])
+
+        # Bob closes it as a false alarm with a note; it leaves the open list on every page.
+        card_b = bob.locator(f'article[data-id="{alert_id}"]')
+        card_b.locator("select.outcome").select_option("false_alarm")
+        card_b.locator("textarea.note").fill("måge på kajkanten")
+        card_b.locator("button[data-act=close]").click()
+        for page in (alice, bob):
+            page.wait_for_selector(f'#history tr[data-id="{alert_id}"]', timeout=5000)
+            assert page.locator(f'article[data-id="{alert_id}"]').count() == 0
+        inc = httpx.get(f"{service.url}/api/incidents/{alert_id}").json()
+        assert inc["state"] == "closed" and inc["closed_as"] == "false_alarm"
+        assert any(t["actor"] == "bob (control room)" and "måge på kajkanten" in (t["note"] or "")
+                   for t in inc["transitions"])
+
+        # The false alarm becomes a test: clip + ground truth with no events, valid for recordings_fixtures/.
+        with bob.expect_download() as dl:
+            bob.click(f'#history tr[data-id="{alert_id}"] a')
+        data = Path(dl.value.path()).read_bytes()
+        check_fixture_zip(data, FALL_CLIP.read_bytes())
+    finally:
+        for c in (ctx_a, ctx_b, ctx_p):
+            c.close()
+
+
+def check_fixture_zip(data: bytes, clip: bytes) -> None:
+    from quaywatch.config.recording import GroundTruth
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = sorted(z.namelist())
+        assert len(names) == 2 and names[0].endswith(".json") and names[1].endswith(".mp4")
+        assert names[0][:-5] == names[1][:-4]  # <stem>.json beside <stem>.mp4
+        truth = GroundTruth.model_validate_json(z.read(names[0]))
+        assert truth.events == [] and truth.camera == "cam-1" and "false_alarm" in truth.tags
+        assert z.read(names[1]) == clip
+
+
+def status(state: str, camera: str, fps: float, age: float | None, reason: str = "") -> bytes:
+    payload = {"version": 1, "site": "demo-harbour", "camera": camera, "state": state, "time": utc_iso(time.time()),
+               "fps": fps, "last_frame_age_s": age}
+    if reason:
+        payload["reason"] = reason
+    return json.dumps(payload).encode()
+
+
+def test_health_grid_follows_camera_status_and_live_view_shows_frames(browser, service, publisher, real_fall):
+    for cam in ("cam-1", "cam-2"):
+        publisher.publish(f"quaywatch/demo-harbour/{cam}/status", status("online", cam, 9.0, 0.1),
+                          qos=1, retain=True).wait_for_publish(5)
+    ctx, page = login(browser, service, "alice", PASSWORDS["alice"])
+    try:
+        page.goto(f"{service.url}/controlroom/cameras")
+        page.wait_for_selector('.cam-tile[data-camera="cam-2"][data-state="online"]')
+        assert page.locator('.cam-tile[data-camera="cam-1"][data-state="online"]').count() == 1
+        # The edge says cam-2 went dark: the grid changes without a reload.
+        publisher.publish("quaywatch/demo-harbour/cam-2/status",
+                          status("offline", "cam-2", 0.0, 42.0, "no frames for 42 s"), qos=1,
+                          retain=True).wait_for_publish(5)
+        page.wait_for_selector('.cam-tile[data-camera="cam-2"][data-state="offline"]', timeout=5000)
+        assert "no frames for 42 s" in page.locator('.cam-tile[data-camera="cam-2"]').inner_text()
+        assert page.locator('.cam-tile[data-camera="cam-1"][data-state="online"]').count() == 1
+        page.screenshot(path=str(ARTIFACTS / "controlroom-health.png"))
+
+        # Live view: preview frames from the edge arrive as MJPEG in the dialog.
+        jpeg = base64.b64decode(real_fall["snapshot"])
+        page.click('.cam-tile[data-camera="cam-1"] button[data-live]')
+        img = page.locator("#liveview img")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            publisher.publish("quaywatch/demo-harbour/cam-1/preview", jpeg, qos=0)
+            if page.evaluate("document.querySelector('#liveview img').naturalWidth") > 0:
+                break
+            time.sleep(0.2)
+        assert page.evaluate("document.querySelector('#liveview img').naturalWidth") == real_fall["frame_size"][0]
+        assert img.is_visible()
+        page.screenshot(path=str(ARTIFACTS / "controlroom-liveview.png"))
+    finally:
+        ctx.close()
+
+
+def test_statistics_page_renders_with_chart_and_csv(browser, service):
+    ctx, page = login(browser, service, "vera", PASSWORDS["vera"])
+    try:
+        page.goto(f"{service.url}/controlroom/stats?lang=en")
+        month = datetime.now(__import__("zoneinfo").ZoneInfo("Europe/Copenhagen")).strftime("%Y-%m")
+        row = page.locator("#stats tbody tr").first
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == month
+        assert int(cells[1]) >= 1 and int(cells[3]) >= 1  # the fall above, closed as a false alarm
+        assert page.locator("svg.chart rect").count() >= 12
+        assert "False alarms per camera-hour" in page.locator("#stats thead").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "controlroom-stats.png"), full_page=True)
+        with page.expect_download() as dl:
+            page.click("a[href$='stats.csv']")
+        lines = Path(dl.value.path()).read_text().splitlines()
+        assert lines[0].startswith("site,month,alerts,real_incidents,false_alarms")
+        assert any(line.startswith(f"demo-harbour,{month},") for line in lines[1:])
+    finally:
+        ctx.close()
