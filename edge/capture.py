@@ -26,6 +26,7 @@ from quaywatch.config import Camera
 from quaywatch.config.capture import CaptureConfig
 from quaywatch.edge.sources import open_source
 from quaywatch.edge.sources.base import EndOfStream, FrameSource, RawFrame, SourceError
+from quaywatch.edge.sources.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,10 @@ class CaptureStats:
     fps: float  # measured over the last few seconds of delivered frames
     decode_ms: float  # mean time to read+decode one frame, recent frames
     frames: int  # delivered to on_frame
-    dropped: int  # read but not delivered: repeats of a frozen picture
+    dropped: int  # read but not delivered: a frozen picture's repeats (short repeats are delivered)
     reconnects: int  # successful re-opens after a failure
     errors: int  # open/read failures (each counted, none raised)
-    last_frame_age_s: float | None  # since the last delivered frame; None before the first
+    last_frame_age_s: float | None  # since the last new picture; None before the first
     last_reconnect_s: float | None  # how long the last outage lasted, failure to first new frame
     source: str  # redacted description
 
@@ -170,8 +171,10 @@ class CameraCapture:
                 if not self._stop.is_set():
                     self._stop.wait(delay)
         except Exception as exc:  # a bug must not kill the thread silently
-            log.exception("%s: capture crashed", self.camera.id)
-            self._set_state("offline", f"capture crashed: {type(exc).__name__}: {exc}")
+            text = redact(f"{type(exc).__name__}: {exc}")  # driver errors may quote the URL with its password
+            log.error("%s: capture crashed: %s", self.camera.id, text)
+            log.debug("%s: capture crash details", self.camera.id, exc_info=True)
+            self._set_state("offline", f"capture crashed: {text}")
         finally:
             self._close_quietly()
             with self._lock:
@@ -200,12 +203,16 @@ class CameraCapture:
                 return fresh
             now = time.monotonic()
             previous = self._picture
-            if previous is not None and _same_picture(previous, raw, self.config.frozen_diff, same_session):
+            new_picture = previous is None or not _same_picture(previous, raw, self.config.frozen_diff, same_session)
+            if new_picture:
+                self._repeats, self._frozen_since = 0, None
+                self._picture, same_session, fresh = raw, True, True
+            else:
                 self._repeats += 1
-                with self._lock:
-                    self._dropped += 1
                 self._frozen_since = self._frozen_since or now
                 if self._repeats >= self._frozen_repeats() or now - self._frozen_since >= self.config.max_frame_age_s:
+                    with self._lock:
+                        self._dropped += 1  # a dead picture is not fed to the detector
                     why = ("stream clock stopped" if same_session and raw.pts is not None and raw.pts == previous.pts
                            else f"the same picture {self._repeats + 1} times")
                     self._degraded(f"{self._source.description}: picture frozen ({why})")
@@ -214,19 +221,19 @@ class CameraCapture:
                         self._failed(f"{self._source.description}: picture frozen for "
                                      f"{now - self._frozen_since:.0f} s", opening=True)
                         return fresh  # reconnect: a stuck encoder often recovers on a fresh session
-                continue
-            self._repeats, self._frozen_since = 0, None
-            self._picture, same_session, fresh = raw, True, True
+                    continue
+                # a short repeat (a sensor's NUC pause) is delivered as sent, exactly as replay would see it
             with self._lock:
                 index = self._frames
                 self._frames += 1
                 self._decode.append(raw.decode_s if raw.decode_s is not None else now - started)
                 self._delivered.append(now)
-                self._last_frame_mono = now
-                if self._outage_since is not None:
-                    self._last_reconnect_s = round(now - self._outage_since, 3)
-                    self._outage_since = None
-            if self._state != "online":
+                if new_picture:
+                    self._last_frame_mono = now
+                    if self._outage_since is not None:
+                        self._last_reconnect_s = round(now - self._outage_since, 3)
+                        self._outage_since = None
+            if new_picture and self._state != "online":
                 self._set_state("online", f"{self._source.description}: frames arriving")
             try:
                 self._on_frame(CapturedFrame(index, raw.t, raw.frame))

@@ -78,7 +78,7 @@ def test_rtsp_capture_reads_the_clip_frames(clip_sim, monkeypatch):
     assert stats.errors == 0
 
 
-def test_rtsp_wrong_password_is_offline_with_a_clear_reason(clip_sim, monkeypatch):
+def test_rtsp_wrong_password_is_offline_with_a_clear_reason(clip_sim, monkeypatch, caplog):
     sim, _ = clip_sim
     monkeypatch.setenv("QW_TEST_CAM_PW", "not-the-password")
     got = Collector()
@@ -92,6 +92,7 @@ def test_rtsp_wrong_password_is_offline_with_a_clear_reason(clip_sim, monkeypatc
     assert got.health[0].state == "offline"
     assert "refused the credentials" in reason and sim.rtsp_url.split("@")[1].split("/")[0] in reason
     assert "not-the-password" not in reason
+    assert "not-the-password" not in caplog.text and "refused the credentials" in caplog.text
     assert not got.frames
 
 

@@ -66,7 +66,8 @@ def test_frozen_picture_from_a_live_camera_is_degraded_then_offline(tmp_path, mo
         sim.stop()
     assert got.states() == ["online", "degraded", "offline"]
     assert "picture frozen" in got.health[1].reason
-    assert len(got.frames) <= 2  # the frozen picture is delivered once, repeats are dropped and counted
+    # repeats are delivered only until the watchdog calls the picture frozen (1.5 s at 9 fps), then dropped
+    assert 1 <= len(got.frames) <= round(9 * WATCHDOG.max_frame_age_s) + 1
     print(f"\nfrozen picture: {got.health[1].reason!r}; stats {cap.stats()}")
 
 
@@ -109,3 +110,28 @@ def test_nothing_escapes_the_thread():
     assert "connection refused" in got.health[0].reason
     assert "capture crashed: RuntimeError" in got.health[-1].reason
     assert len(got.frames) == 5 and cap.stats().errors == 1
+
+
+class NucPause(ScriptedSource):
+    """A sensor's flat-field correction: the same picture for half a second, then life goes on."""
+
+    def open(self):
+        self.opens += 1
+
+    def read(self):
+        self.reads += 1
+        if self.reads > 30:
+            from quaywatch.edge.sources.base import EndOfStream
+
+            raise EndOfStream("done")
+        level = self.reads if not 10 <= self.reads < 15 else 10
+        return RawFrame(self.reads / 9, np.full((4, 4), level * 5, np.uint8), None)
+
+
+def test_a_short_repeat_is_delivered_and_not_called_frozen():
+    got = Collector()
+    cap = CameraCapture(camera("rtsp://cam.invalid/x", password_env=None), WATCHDOG, got.frame, got.state,
+                        source=NucPause()).start()
+    assert cap.finished.wait(10)
+    assert len(got.frames) == 30 and cap.stats().dropped == 0
+    assert got.states() == ["online", "offline"]  # offline only at the end of the script

@@ -91,7 +91,7 @@ def test_choose_profile():
     assert choose_profile(p, "a").token == "a"
     with pytest.raises(OnvifError, match="no profile 'z'; it has: a, b, c"):
         choose_profile(p, "z")
-    with pytest.raises(OnvifError, match="no H.264 profile"):
+    with pytest.raises(OnvifError, match=r"no H\.264 profile"):
         choose_profile(p[2:])
 
 
