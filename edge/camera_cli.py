@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("camera-sim", help="serve a simulated thermal camera: RTSP + ONVIF (+ WS-Discovery)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--clip", help="clip to loop (8-bit MP4 or 16-bit MKV)")
-    what.add_argument("--scene", help="live simulated scene, e.g. sim://quay-fall?seed=3")
+    what.add_argument("--scene", help="live simulated scene: sim://aalborg?seed=1 (also pier, lepton)")
     p.add_argument("--size", default="384x288", help="test-pattern size WxH when no clip or scene (384x288)")
     p.add_argument("--fps", type=float, default=9.0, help="test-pattern fps (9)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")

@@ -46,7 +46,7 @@ def write_clip(path: Path, frames: int = 27, width: int = 160, height: int = 120
 class CameraSim:
     USER = "admin"
 
-    def __init__(self, workdir: Path, *, clip: Path | None = None, password: str = "quay-test-pw",
+    def __init__(self, workdir: Path, *, clip: Path | None = None, scene: str | None = None, password: str = "quay-test-pw",
                  size: str = "160x120", fps: float = 9.0, clock_offset: float = 0.0, discovery: bool = False):
         require_gst_rtsp()
         self.dir = workdir
@@ -59,7 +59,7 @@ class CameraSim:
                      "--onvif-port", str(self.onvif_port), "--discovery-port", str(self.discovery_port),
                      "--user", self.USER, "--password-env", "CAMSIM_TEST_PASSWORD", "--fps", str(fps),
                      "--clock-offset", str(clock_offset)]
-        self.argv += ["--clip", str(clip)] if clip else ["--size", size]
+        self.argv += ["--clip", str(clip)] if clip else ["--scene", scene] if scene else ["--size", size]
         self.process: Process | None = None
         self.starts = 0
 

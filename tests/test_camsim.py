@@ -102,3 +102,32 @@ def test_missing_password_variable_names_it(monkeypatch):
     monkeypatch.delenv("QW_TEST_CAM_PW", raising=False)
     with pytest.raises(QuaywatchError, match="QW_TEST_CAM_PW"):
         CameraCapture(camera("rtsp://admin@127.0.0.1:9/stream"), FAST, print, print)
+
+
+def test_live_simulated_scene_over_rtsp(tmp_path, monkeypatch):
+    """The simulator's endless 16-bit Lepton scene, served as a camera does: 8-bit AGC H.264 over RTSP."""
+    sim = CameraSim(tmp_path / "sim", scene="sim://lepton?seed=3").start()
+    monkeypatch.setenv("QW_TEST_CAM_PW", sim.password)
+    got = Collector()
+    cap = CameraCapture(camera(sim.rtsp_url), FAST, got.frame, got.state).start()
+    try:
+        assert got.wait(lambda: len(got.frames) >= 10, 30), (got.states(), sim.output()[-2000:])
+    finally:
+        cap.stop()
+        sim.stop()
+    frames = [f.frame for f in got.frames[:10]]
+    assert frames[0].shape == (120, 160) and frames[0].dtype == np.uint8
+    assert all(f.std() > 5 for f in frames)  # a scene with contrast (AGC-stretched), not a flat grey
+    assert got.states() == ["online"]
+
+
+def test_sim_source_directly_fast():
+    got = Collector()
+    cap = CameraCapture(camera("sim://aalborg?seed=1", password_env=None), FAST, got.frame, got.state,
+                        realtime=False).start()
+    try:
+        assert got.wait(lambda: len(got.frames) >= 20, 30)
+    finally:
+        cap.stop()
+    assert got.frames[0].frame.shape == (288, 384)
+    assert [round(f.t * 9) for f in got.frames[:20]] == list(range(20))  # scene time in fast mode

@@ -1,8 +1,7 @@
 """sim://SCENE?seed=N: a live simulated thermal scene, frames made on demand by the simulator.
 
-The simulator owns the scene; this adapter only paces it (realtime) and stamps the times. It expects
-`quaywatch.simulator.live.LiveScene(scene, seed=..., fps=...)` with `.fps`, `.size` and `.next_frame()`
-returning (t_seconds, frame).
+The simulator owns the scene (`quaywatch.simulator.live.LiveScene(scene, seed=..., fps=...)`, whose
+`.next_frame()` returns (scene seconds, frame)); this adapter only paces it (realtime) and stamps the times.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ def parse_sim_url(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     scene = (parts.netloc + parts.path).strip("/")
     if not scene:
-        raise SourceError(f"{url}: name a scene, e.g. sim://quay-fall?seed=1")
+        raise SourceError(f"{url}: name a scene, e.g. sim://aalborg?seed=1 (scenes: aalborg, pier, lepton)")
     return scene, {k: v[-1] for k, v in parse_qs(parts.query).items()}
 
 
