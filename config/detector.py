@@ -33,6 +33,11 @@ class DetectorTuning(BaseModel):
     warm_sigma: float = Field(
         default=5.0, gt=0, description="a pixel is warm when it is this many water-noise sigmas above its background"
     )
+    head_min_sigma: float = Field(
+        default=10.0, gt=0,
+        description="a body in the water stands at least this many water-noise sigmas above its background "
+                    "(a head in water is tens of sigmas; lamp reflections and ripples are a few)",
+    )
     background_s: float = Field(
         default=20.0, gt=0, description="time constant of the slow background that learns static warm clutter, s"
     )

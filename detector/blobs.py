@@ -37,6 +37,17 @@ class Blobs:
         return Blobs(self.box[keep], self.centroid[keep], self.area[keep], self.peak[keep], self.peak_raw[keep])
 
 
+def _peak_raw(wf: WarmthFrame, crop, scale: int, x: int, y: int, w: int, h: int, inside: np.ndarray) -> float:
+    """Warmest 2x2 average in the blob (one hot pixel, noise or a glint, does not make a head). Radiometric
+    frames are read at full resolution, because a far head is only a few pixels and halving dilutes it."""
+    if wf.frame.dtype != np.uint16:
+        return float(cv2.minMaxLoc(wf.raw[y : y + h, x : x + w], inside)[1])
+    fx, fy = crop[0] + x * scale, crop[1] + y * scale
+    patch = wf.frame[fy : fy + h * scale, fx : fx + w * scale].astype(np.float32)
+    smooth = cv2.blur(patch, (2, 2)) if min(patch.shape) > 1 else patch
+    return float(smooth.max()) * 0.01 - 273.15
+
+
 def extract_blobs(wf: WarmthFrame, crop: tuple[int, int, int, int], scale: int, min_side_px: float) -> Blobs:
     """Outer contours of the warm mask, then each blob measured inside its own box (a few hundred pixels),
     never a pass over the whole frame: the frame-sized work is done once, by the warmth model."""
@@ -58,8 +69,7 @@ def extract_blobs(wf: WarmthFrame, crop: tuple[int, int, int, int], scale: int, 
         m00 = m["m00"] or 1e-9
         centroid[j] = (m["m10"] / m00 + x, m["m01"] / m00 + y)
         peak[j] = cv2.minMaxLoc(wf.contrast[y : y + h, x : x + w], inside)[1]
-        # raw_smooth is 2x2-averaged: one hot pixel (noise, a glint) does not make a head
-        peak_raw[j] = cv2.minMaxLoc(wf.raw_smooth[y : y + h, x : x + w], inside)[1]
+        peak_raw[j] = _peak_raw(wf, crop, scale, x, y, w, h, inside)
     r = rects[keep].astype(np.float64)
     x0, y0 = crop[0], crop[1]
     box = np.stack([r[:, 0] * scale + x0, r[:, 1] * scale + y0, r[:, 2] * scale, r[:, 3] * scale], axis=1)

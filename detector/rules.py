@@ -26,6 +26,7 @@ from quaywatch.detector.types import AlertKind, Detection
 LAND, EDGE, WATER = "land", "edge", "water"
 INCIDENT_RADIUS = 2.5  # person heights
 LAND_MAX_SIZE = 1.8  # person heights: bigger on land is a car, a group merged with a boat, not one person
+MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
 REFLECTION_RADIUS = 1.6
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes  # person heights between a water blob and the land person it mirrors
 
@@ -111,6 +112,7 @@ class AlertRules:
         person_sized = self.tuning.person_min_height * e <= height <= LAND_MAX_SIZE * e
         if side in (LAND, EDGE) and person_sized and tr.box[2] <= LAND_MAX_SIZE * e:
             tr.land_person_t = ctx.t
+            tr.land_point = tr.centroid.copy()
             if side == LAND and tr.hits >= 3:
                 self.person_warmth = max(tr.peak, self.person_warmth)
             tr.land_height = max(tr.land_height, height / e)
@@ -118,7 +120,8 @@ class AlertRules:
             tr.water_frames += 1
             if tr.first_water_t is None:
                 tr.first_water_t = ctx.t
-            if tr.crossed_t is None and tr.land_person_t is not None:
+            moved = tr.land_point is not None and np.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
+            if tr.crossed_t is None and tr.land_person_t is not None and moved:
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
         elif tr.crossed_t is not None and side == LAND:
             tr.crossed_t, tr.water_frames = None, 0  # stepped back: it was a wobble at the edge
@@ -163,6 +166,8 @@ class AlertRules:
         net = float(np.hypot(*(tr.centroid - tr.start_centroid))) / duration
         speed = max(net, float(np.hypot(*tr.velocity)) * 0.5) / e
         if tr.hits >= 3 and speed > tun.water_max_speed:  # boat, gull
+            return False
+        if tr.peak < tun.head_min_sigma:  # faint: a glint, a reflection of a lamp, a ripple
             return False
         if ctx.radiometric:
             if not (tun.head_min_c <= tr.peak_raw <= tun.hot_max_c):

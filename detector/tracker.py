@@ -21,7 +21,7 @@ class TrackState:
 
     __slots__ = (
         "alerted", "area", "born_frame", "born_side", "born_t", "box", "centroid", "crossed_frame", "crossed_t",
-        "first_water_t", "hits", "id", "incident", "land_height", "land_person_t", "last_frame", "last_t",
+        "first_water_t", "hits", "id", "incident", "land_height", "land_person_t", "land_point", "last_frame", "last_t",
         "misses", "peak", "peak_raw", "start_centroid", "velocity", "water_frames",
     )
 
@@ -41,6 +41,7 @@ class TrackState:
         # rule state (see rules.py)
         self.born_side = ""
         self.land_person_t: float | None = None
+        self.land_point: np.ndarray | None = None  # centroid when last seen on land as a person
         self.land_height = 0.0
         self.crossed_t: float | None = None
         self.crossed_frame = -1

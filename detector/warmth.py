@@ -26,15 +26,15 @@ FG_LEARN_EVERY = 40  # frames between the (much slower) learning under foregroun
 
 @dataclass(slots=True)
 class WarmthFrame:
-    contrast: np.ndarray  # float32, work crop: (normalised frame - background), in water-noise sigmas
+    contrast: np.ndarray  # float32, work crop: (normalised frame - background) / water noise: in noise sigmas
     warm: np.ndarray  # uint8 0/1, work crop: contrast above threshold inside the region of interest
     raw: np.ndarray  # float32, work crop: °C (radiometric) or grey level (8-bit)
-    raw_smooth: np.ndarray  # raw averaged over 2x2 (radiometric) or raw itself (8-bit, where it is unused)
+    frame: np.ndarray  # the frame as given, full resolution (radiometric peaks are read from it)
     frozen: bool  # a repeat of the previous frame (NUC/FFC freeze, stalled stream): nothing new to see
     rebaselined: bool  # a global change the normalisation could not absorb: background restarted
     water_level: float  # median water value in raw units this frame
     spread: float  # water noise sigma in raw units
-    hot_level: float  # 99.5th percentile of the region, normalised units: how warm 'the warmest thing' is
+    hot_level: float  # 99.5th percentile of the region's contrast, noise sigmas: how warm 'the warm things' are
 
 
 class WarmthModel:
@@ -54,6 +54,7 @@ class WarmthModel:
         self._prev_sample: np.ndarray | None = None
         self._typical_change = 0.0
         self._spread = 0.0
+        self._noise = 0.0  # water noise after background removal, in normalised units
         self._radiometric: bool | None = None
         self._frames = 0
 
@@ -77,7 +78,7 @@ class WarmthModel:
         floor = 0.05 if self._radiometric else 0.5  # K / grey: below this the spread is quantisation
         spread_now = max(1.2533 * float(np.abs(water - q50).mean()), floor)
         rebaselined = False
-        if self._spread == 0.0 or not (0.67 < spread_now / self._spread < 1.5):
+        if self._spread == 0.0 or not (0.9 < spread_now / self._spread < 1.1):
             self._spread = spread_now  # AGC gain jump: take the new scale at once
         else:
             self._spread += 0.1 * (spread_now - self._spread)  # otherwise smooth quantisation jitter
@@ -86,20 +87,32 @@ class WarmthModel:
         if self._background is None:
             self._background = self._initial_background(self._norm)
         np.subtract(self._norm, self._background, out=self._contrast)
+        # The scale above follows the AGC; the *noise* is what is left of the water once its background is
+        # taken away (ripples, sensor noise), measured on the same sample. Contrast is in units of that noise.
+        self._update_noise(self._contrast.ravel()[self._water_idx], floor / self._spread)
+        np.multiply(self._contrast, np.float32(1.0 / self._noise), out=self._contrast)
         warm = (self._contrast > self.tuning.warm_sigma).view(np.uint8)
         warm &= self.geo.roi_work
         if cv2.countNonZero(warm) > GLOBAL_CHANGE_FRACTION * self._roi_area:
             self._background = self._initial_background(self._norm)
             np.subtract(self._norm, self._background, out=self._contrast)
+            np.multiply(self._contrast, np.float32(1.0 / self._noise), out=self._contrast)
             warm[:] = 0
             rebaselined = True
         elif not frozen:
             self._learn(warm)
-        roi_vals = self._norm.ravel()[self._roi_idx]
+        roi_vals = self._contrast.ravel()[self._roi_idx]
         hot = float(np.partition(roi_vals, int(0.995 * (len(roi_vals) - 1)))[int(0.995 * (len(roi_vals) - 1))])
         self._frames += 1
-        smooth = cv2.blur(raw, (2, 2)) if self._radiometric else raw
-        return WarmthFrame(self._contrast, warm, raw, smooth, frozen, rebaselined, float(q50), self._spread, hot)
+        return WarmthFrame(self._contrast, warm, raw, frame, frozen, rebaselined, float(q50), self._spread, hot)
+
+    def _update_noise(self, residual: np.ndarray, floor: float) -> None:
+        mid = np.partition(residual, len(residual) // 2)[len(residual) // 2]
+        now = max(1.2533 * float(np.abs(residual - mid).mean()), floor, 1e-3)
+        if self._noise == 0.0 or not (0.5 < now / self._noise < 2.0):
+            self._noise = now
+        else:
+            self._noise += 0.05 * (now - self._noise)
 
     def _work_image(self, frame: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self.geo.crop
@@ -131,14 +144,14 @@ class WarmthModel:
         return False
 
     def _initial_background(self, norm: np.ndarray) -> np.ndarray:
-        """Start from a median-filtered scene (keeps the quay edge sharp, removes anything body-sized), and
-        never above the scene itself: whatever is warm now (a person already in the water, a walker) stays
-        in the foreground instead of being learned as background."""
+        """Start from a median-filtered scene: it keeps the quay edge and big static shapes sharp and removes
+        anything body-sized, so whatever is warm now (a person already in the water, a walker) stays in the
+        foreground instead of being learned as background."""
         k = max(3, int(self.geo.person_bottom / self.geo.work_scale) | 1)
         # medianBlur takes any kernel only on 8-bit images: quantise the normalised scene at 1/4 sigma.
         q = np.clip(norm * 4.0 + 128.0, 0, 255).astype(np.uint8)
         smooth = (cv2.medianBlur(q, k).astype(np.float32) - 128.0) / 4.0
-        return np.minimum(norm, smooth + np.float32(0.5 * self.tuning.warm_sigma)).astype(np.float32)
+        return smooth
 
     def _learn(self, warm: np.ndarray) -> None:
         """Slow background: every 4th frame where nothing is warm; every 40th, very slowly, everywhere,
