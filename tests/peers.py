@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from quaywatch.mosquitto import mosquitto_binary, write_config
+
 IN_CI = os.environ.get("CI") == "true"
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -100,24 +102,10 @@ class Mosquitto:
     user `mosquitto`). `restart()` keeps the port and the persisted sessions, as a real broker restart would."""
 
     def __init__(self, workdir: Path | None = None, port: int | None = None):
-        self.binary = require("mosquitto", "apt-get install mosquitto")
+        self.binary = mosquitto_binary() or require("mosquitto", "apt-get install mosquitto")
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="mosquitto-"))
         self.port = port or free_port()
-        self.conf = self.dir / "mosquitto.conf"
-        data = self.dir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            with contextlib.suppress(KeyError, ImportError):
-                import pwd
-
-                pw = pwd.getpwnam("mosquitto")
-                os.chown(data, pw.pw_uid, pw.pw_gid)
-                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {data}/\nautosave_interval 1\nmax_queued_messages 100000\n"
-            "log_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n"
-        )
+        self.conf = write_config(self.dir, self.port)
         self.process: Process | None = None
 
     def start(self) -> Mosquitto:
