@@ -41,10 +41,12 @@ class Background:
         if plate is None:
             land = climate.quay_c + 0.35 * periodic_noise(rng, (H, W), 10, 10) + 0.15 * periodic_noise(rng, (H, W), 1, 1)
             land += (rows - 0.5) * rng.uniform(-1.0, 1.5)  # the far quay is seen at a grazing angle
+            self._paving(land, rng)
             self._bollards(land, rng)
             # Far water reflects more sky (grazing angle): colder towards the top of the image.
             sea = climate.water_c - (1 - rows) * rng.uniform(0.5, 1.5) + 0.3 * periodic_noise(rng, (H, W), 12, 4)
             static = np.where(water, sea, land).astype(np.float32)
+            self._quay_wall(static, rng)
             self._quay_edge(static, rng)
         else:
             # A real AGC frame: grey levels mapped to a plausible temperature window around the season.
@@ -58,7 +60,7 @@ class Background:
         self._drift_a = rng.uniform(-3, 3, 2) + np.array([4.0, 0.0])
         self._drift_b = rng.uniform(-6, 6, 2)
         self._water_f = water.astype(np.float32)
-        self.ropes = self._rope_lines(rng)
+        self.ropes = self._rope_lines(rng) if plate is None else []  # a real plate has its own ropes
         self.rope_temp = climate.sky_c
 
     def _bollards(self, land: np.ndarray, rng: np.random.Generator) -> None:
@@ -71,6 +73,41 @@ class Background:
             r = max(1, round(0.08 * hpx))
             x, y = round(c[0]), round(c[1])
             cv2.rectangle(land, (x - r, y - 2 * r), (x + r, y), float(self.climate.quay_c + rng.uniform(-2, 2)), -1)
+
+    def _paving(self, land: np.ndarray, rng: np.random.Generator) -> None:
+        """Paving joints parallel to the quay (spaced in perspective) and street furniture: benches and bins
+        (painted metal reflecting the cold sky), lamp posts."""
+        geo, c = self.geo, self.climate
+        joint = float(c.quay_c - rng.uniform(0.2, 0.5))
+        for k in np.arange(0.6, 12.0, rng.uniform(0.6, 1.0)):
+            pts = []
+            for u in np.linspace(-0.2, 1.2, 15):
+                p, tangent, n = geo.quay_point(np.clip(u, 0, 1))
+                p = p + tangent * (u - np.clip(u, 0, 1)) * geo.quay_length
+                pts.append(p - n * k * float(geo.person_px(p[1])))
+            cv2.polylines(land, [np.round(pts).astype(np.int32)], False, joint, 1)
+        for _ in range(int(rng.integers(2, 6))):
+            p, _, n = geo.quay_point(rng.uniform(0.05, 0.95))
+            hpx = float(geo.person_px(p[1]))
+            q = p - n * rng.uniform(1.5, 5.0) * hpx
+            w, h = rng.uniform(0.3, 1.0) * hpx, rng.uniform(0.2, 0.35) * hpx
+            cv2.rectangle(land, (int(q[0] - w / 2), int(q[1] - h)), (int(q[0] + w / 2), int(q[1])),
+                          float(c.quay_c - rng.uniform(1, 3)), -1)
+        for _ in range(int(rng.integers(1, 4))):
+            p, _, n = geo.quay_point(rng.uniform(0.05, 0.95))
+            hpx = float(geo.person_px(p[1]))
+            q = p - n * rng.uniform(0.8, 3.0) * hpx
+            cv2.line(land, (int(q[0]), int(q[1])), (int(q[0]), int(q[1] - 2.5 * hpx)), float(c.sky_c + 2),
+                     max(1, round(0.04 * hpx)))
+
+    def _quay_wall(self, img: np.ndarray, rng: np.random.Generator) -> None:
+        """The wet face of the quay wall, seen just beyond the edge: between water and paving temperature."""
+        geo = self.geo
+        ys, xs = np.nonzero(geo.water_mask)
+        d = geo.water_side(np.stack([xs, ys], axis=1).astype(np.float64))
+        band = d < 0.22 * geo.person_px(ys)
+        mix = rng.uniform(0.3, 0.6)
+        img[ys[band], xs[band]] = self.climate.water_c + mix * (self.climate.quay_c - self.climate.water_c)
 
     def _quay_edge(self, img: np.ndarray, rng: np.random.Generator) -> None:
         """The quay wall's top edge (granite kerb) as a thin line a bit colder than the paving."""

@@ -53,6 +53,11 @@ def make_climate(rng: np.random.Generator, season: str = "winter", night: bool =
         quay = max(air + (rng.uniform(1, 3) if night else rng.uniform(3, 8)), water + rng.uniform(0.5, 2))
         clothes = air + rng.uniform(7, 11)
         skin = rng.uniform(27, 31)
+    if night or season != "summer":
+        # clothing is warmed from inside: people stand out from the paving (as in the Aalborg frames);
+        # only sun-heated summer paving can be as warm as a person
+        clothes = max(clothes, quay + rng.uniform(3, 6))
+    skin = max(skin, clothes + rng.uniform(3, 6))
     head = float(np.clip(water + rng.uniform(18, 23), 25, 30.5))
     return Climate(season, night, float(water), float(air), float(quay), float(clothes), float(skin),
                    head, float(air - rng.uniform(5, 10)))

@@ -34,6 +34,8 @@ class ClipSpec:
     season: str = "winter"
     night: bool = True
     plate: str | None = None  # "busy" | "walker": a real Aalborg frame from ../shared as background
+    place: float | None = None  # where along the quay line (0..1) a fall happens; None = anywhere
+    crf: int = 26  # H.264 quality of 8-bit clips (higher = smaller files)
 
 
 @dataclass
@@ -64,7 +66,7 @@ def simulation(spec: ClipSpec) -> Simulation:
         except (FileNotFoundError, ValueError) as exc:
             raise QuaywatchError(str(exc)) from None
     try:
-        script = build_script(spec.scenario, geo, climate, rng, spec.seconds, spec.fps)
+        script = build_script(spec.scenario, geo, climate, rng, spec.seconds, spec.fps, spec.place)
     except NoRoom as exc:
         raise QuaywatchError(f"camera {spec.camera!r}: {exc}") from None
     except ValueError as exc:
@@ -79,15 +81,18 @@ def describe(sim: Simulation) -> str:
             f"{ev}; simulated, seed {s.seed}" + (f", Aalborg plate '{s.plate}'" if s.plate else ""))
 
 
-def write_clip(spec: ClipSpec, out: str | Path, description: str | None = None) -> tuple[Simulation, GroundTruth]:
-    """Render the clip to `out` (.mp4 for 8-bit, .mkv for 16-bit) and its sidecar `<stem>.json`."""
+def write_clip(spec: ClipSpec, out: str | Path, description: str | None = None,
+               final_dir: Path | None = None) -> tuple[Simulation, GroundTruth]:
+    """Render the clip to `out` (.mp4 for 8-bit, .mkv for 16-bit) and its sidecar `<stem>.json`.
+    `final_dir`: where the clip will finally live, if it is staged elsewhere first (the sidecar's site path
+    is relative to the sidecar)."""
     out = Path(out)
     sim = simulation(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with ClipWriter(out, spec.fps, sim.geo.width, sim.geo.height, bit_depth=spec.bits, crf=26) as w:
+    with ClipWriter(out, spec.fps, sim.geo.width, sim.geo.height, bit_depth=spec.bits, crf=spec.crf) as w:
         for _, frame in sim.frames():
             w.write(frame)
-    site_rel = os.path.relpath(Path(spec.site).resolve(), out.parent.resolve())
+    site_rel = os.path.relpath(Path(spec.site).resolve(), (final_dir or out.parent).resolve())
     truth = GroundTruth(site=site_rel, camera=spec.camera, events=sim.script.events,
                         description=description or describe(sim), scenario=spec.scenario, seed=spec.seed,
                         tags=sorted(set(sim.script.tags)))

@@ -210,4 +210,4 @@ class Swimmer:
             side = np.sign(stroke) * np.array([-d[1], d[0]])
             ax, ay = (d * 0.2 + side * 0.12) * h
             parts.append(Ellipse(ax, ay, 0.05 * h, 0.035 * h, float(np.arctan2(d[1], d[0])), self.skin_c - 4.0))
-        paste(stage.field, render_ellipses(parts, *p), min(1.0, dt / 0.15 + 0.5))
+        paste(stage.field, render_ellipses(parts, *p))  # surfaced: fully visible from its first frame

@@ -141,21 +141,40 @@ def _busy(s: Script, geo: SceneGeometry, rng: Rng, c: Climate, per_min: float) -
         (add_group if rng.random() < 0.2 else add_walker)(s, geo, rng, c, float(t0))
 
 
-def _fall(s, geo, rng, c, fps, submerge=False):
-    _busy(s, geo, rng, c, 2)
-    add_fall(s, geo, rng, c, rng.uniform(0.35, 0.55) * s.seconds, submerge=submerge)
+def _fall(s, geo, rng, c, fps, submerge=False, place=None, busy=2.0):
+    _busy(s, geo, rng, c, busy)
+    return add_fall(s, geo, rng, c, rng.uniform(0.35, 0.55) * s.seconds, submerge=submerge, u=place)
 
 
-def _two_falls(s, geo, rng, c, fps):
+def _fall_busy(s, geo, rng, c, fps, place=None):
+    """A fall among many people, some lingering right at the edge."""
+    _walkers(s, geo, rng, c, fps)
+    add_stander(s, geo, rng, c, 0.0, s.seconds, sitting=True)
+    add_fall(s, geo, rng, c, rng.uniform(0.4, 0.55) * s.seconds, u=place)
+
+
+def _fall_rain(s, geo, rng, c, fps, place=None):
+    s.rain = rng.uniform(0.6, 1.2)
+    _fall(s, geo, rng, c, fps, place=place)
+
+
+def _fall_nuc(s, geo, rng, c, fps, place=None):
+    """The camera's shutter closes for a NUC moments after the body enters the water."""
+    fall = _fall(s, geo, rng, c, fps, place=place)
+    s.nucs.append((float(fall.entry_t + rng.uniform(0.1, 0.5)), float(rng.uniform(0.4, 0.8))))
+    s.tags.append("nuc")
+
+
+def _two_falls(s, geo, rng, c, fps, place=None):
     _busy(s, geo, rng, c, 2)
     add_fall(s, geo, rng, c, rng.uniform(0.15, 0.25) * s.seconds, u=0.3)
     add_fall(s, geo, rng, c, rng.uniform(0.6, 0.7) * s.seconds, u=0.7)
 
 
-def _fall_agc(s, geo, rng, c, fps):
+def _fall_agc(s, geo, rng, c, fps, place=None):
     """A boat's hot engine comes into view as the person falls: the AGC range jumps mid-fall."""
     t_drop = rng.uniform(0.4, 0.55) * s.seconds
-    fall = add_fall(s, geo, rng, c, t_drop)
+    fall = add_fall(s, geo, rng, c, t_drop, u=place)
     boat = Boat(geo, rng, rng.uniform(2.5, 4.0), 0.0, c.air_c + 2, rng.uniform(70, 90), c.water_c,
                 reverse=rng.random() < 0.5)
     # start the boat so that it enters the frame about a second before the body hits the water
@@ -173,7 +192,7 @@ def _swimmer(s, geo, rng, c, fps):
 
 
 def _walkers(s, geo, rng, c, fps):
-    _busy(s, geo, rng, c, 8)
+    _busy(s, geo, rng, c, 15)
     for _ in range(int(rng.integers(2, 5))):  # and people lingering at the very edge
         add_walker(s, geo, rng, c, rng.uniform(-10, s.seconds), dist_h=rng.uniform(0.12, 0.3))
 
@@ -263,7 +282,10 @@ def _mixed(s, geo, rng, c, fps):
 
 SCENARIOS: dict[str, Callable] = {
     "fall": _fall,
-    "fall_submerge": lambda s, g, r, c, f: _fall(s, g, r, c, f, submerge=True),
+    "fall_submerge": lambda s, g, r, c, f, place=None: _fall(s, g, r, c, f, submerge=True, place=place),
+    "fall_busy": _fall_busy,
+    "fall_rain": _fall_rain,
+    "fall_nuc": _fall_nuc,
     "two_falls": _two_falls,
     "fall_agc": _fall_agc,
     "swimmer": _swimmer,
@@ -283,10 +305,15 @@ SCENARIOS: dict[str, Callable] = {
 }
 
 
-def build_script(name: str, geo: SceneGeometry, climate: Climate, rng: Rng, seconds: float, fps: float) -> Script:
+def build_script(name: str, geo: SceneGeometry, climate: Climate, rng: Rng, seconds: float, fps: float,
+                 place: float | None = None) -> Script:
+    """`place` (0..1 along the quay line) puts a fall there instead of at a random place."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     s = Script(seconds=seconds, tags=[name, climate.season, "night" if climate.night else "day"])
-    SCENARIOS[name](s, geo, rng, climate, fps)
+    if place is not None and name.startswith(("fall", "two_falls")):
+        SCENARIOS[name](s, geo, rng, climate, fps, place=place)
+    else:
+        SCENARIOS[name](s, geo, rng, climate, fps)
     s.events.sort(key=lambda e: e.t)
     return s
