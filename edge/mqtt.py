@@ -109,6 +109,7 @@ class MqttLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._lost_at: float | None = None
         self._connected = threading.Event()
         self._thread = threading.Thread(target=self._thread_main, name="mqtt-link", daemon=True)
 
@@ -163,6 +164,7 @@ class MqttLink:
         delay = self.cfg.reconnect_min_s
         down_since: float | None = None
         while not self._stopping:
+            self._lost_at = None
             try:
                 async with self._client() as client:
                     if down_since is not None:
@@ -182,7 +184,7 @@ class MqttLink:
                 self.stats.last_error = str(exc)
                 if self.stats.connected:
                     self.stats.disconnects += 1
-                    down_since = time.monotonic()
+                    down_since = self._lost_at or time.monotonic()
                     log.warning("MQTT link to %s:%d lost: %s", self.host, self.port, exc)
                 elif down_since is None:
                     down_since = time.monotonic()
@@ -205,6 +207,7 @@ class MqttLink:
         watch = asyncio.create_task(self._watch(client))
         try:
             done, _ = await asyncio.wait({drain, watch}, return_when=asyncio.FIRST_COMPLETED)
+            self._lost_at = time.monotonic()  # before the slow part: closing the dead client
         finally:
             for task in (drain, watch):
                 task.cancel()

@@ -4,7 +4,10 @@ by `quaywatch edge`, arrives on Mosquitto as a valid event carrying its snapshot
 from __future__ import annotations
 
 import base64
+import re
+import shutil
 import sys
+import time
 import urllib.request
 
 import av
@@ -15,12 +18,13 @@ import yaml
 from quaywatch.config import load_site
 from quaywatch.config.wire import decode
 from tests.camsim_peer import CameraSim
-from tests.peers import MqttRecorder, Process
+from tests.peers import Mosquitto, MqttRecorder, Process
 
 ALERTS = ("water_entry", "person_in_water")
 
 
-def test_fall_through_the_onvif_camera_arrives_as_an_event_with_evidence(mosquitto, tmp_path):
+def start_fall_camera_and_edge(mosquitto, tmp_path) -> tuple[CameraSim, Process]:
+    """The simulated ONVIF camera looping a 16 s clip with a fall, and `quaywatch edge` reading it."""
     from quaywatch.simulator.clip import ClipSpec, write_clip
 
     clip = tmp_path / "fall.mp4"
@@ -34,13 +38,29 @@ def test_fall_through_the_onvif_camera_arrives_as_an_event_with_evidence(mosquit
         "cameras": [{"id": "quay-1", "name": "Quay one", "source": sim.onvif_url, "password_env": "QW_E2E_CAM_PW",
                      "resolution": [384, 288], "fps": 9, "water": demo.water, "quay_line": demo.quay_line,
                      "exclude": demo.exclude, "location": {"lat": 57.05, "lon": 9.92}}],
-        "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
+        "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 2, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.5},
         "edge": {"worker_id": "edge-e2e", "data_dir": str(tmp_path / "edge"),
                  "evidence": {"http_port": 0, "pre_s": 3, "post_s": 2}},
     }))
-    rec = MqttRecorder(mosquitto.port, "quaywatch/#", client_id="alerting-e2e")
     edge = Process([sys.executable, "-m", "quaywatch", "edge", "--site", str(site)], tmp_path / "edge.log",
                    env={"QW_E2E_CAM_PW": sim.password, "PYTHONUNBUFFERED": "1"})
+    return sim, edge
+
+
+def alert_ids(rec: MqttRecorder) -> list[str]:
+    out = []
+    for t, p, _ in list(rec.messages):
+        if t.endswith("/quay-1/events"):
+            event = decode("event", p)
+            if event["kind"] in ALERTS:
+                out.append(event["event_id"])
+    return out
+
+
+def test_fall_through_the_onvif_camera_arrives_as_an_event_with_evidence(mosquitto, tmp_path):
+    rec = MqttRecorder(mosquitto.port, "quaywatch/#", client_id="alerting-e2e")
+    sim, edge = start_fall_camera_and_edge(mosquitto, tmp_path)
     try:
         def alert(msgs):
             return any(t.endswith("/quay-1/events") and any(k.encode() in p for k in ALERTS) for t, p, _ in msgs)
@@ -69,3 +89,47 @@ def test_fall_through_the_onvif_camera_arrives_as_an_event_with_evidence(mosquit
         edge.stop()
         sim.stop()
         rec.close()
+
+
+def test_broker_killed_during_a_fall_loses_no_alert_and_keeps_their_order(tmp_path):
+    """The broker dies before the fall and comes back after it: the alert waits in the edge's outbox and
+    arrives once the broker is back; every alert the edge logged arrives, once each by id, in order."""
+    broker = Mosquitto()  # its own directory, so the subscriber's persistent session survives the kill
+    broker.start()
+    rec = MqttRecorder(broker.port, "quaywatch/#", client_id="alerting-e2e")
+    sim, edge = start_fall_camera_and_edge(broker, tmp_path)
+    try:
+        worker_topic = "quaywatch/e2e-harbour/edge/edge-e2e/status"
+        assert rec.wait_for(lambda m: any(t == worker_topic for t, _, _ in m), 30), edge.output()[-3000:]
+        time.sleep(2.5)  # mosquitto saves sessions every ~1-2 s: the subscriber's must be on disk
+        broker.kill()
+        killed = time.monotonic()
+
+        def logged() -> list[str]:
+            return re.findall(r"\(event ([0-9a-f-]{36})\)", edge.output())
+
+        deadline = time.monotonic() + 60
+        while not logged() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        raised_while_down = logged()
+        assert raised_while_down, f"the edge raised no alert while the broker was down\n{edge.output()[-3000:]}"
+        broker.start()
+        back = time.monotonic()
+        assert rec.wait_for(lambda m: set(raised_while_down) <= set(alert_ids(rec)), 30), (
+            f"alerts raised during the outage never arrived\n{edge.output()[-3000:]}")
+        ids = logged()
+        assert rec.wait_for(lambda m: set(ids) <= set(alert_ids(rec)), 30)
+        got = alert_ids(rec)
+        assert list(dict.fromkeys(got)) == ids[: len(dict.fromkeys(got))], "alerts lost or out of order"
+        assert len(got) - len(set(got)) <= 1
+        reconnect = re.findall(r"MQTT reconnected to \S+ after ([0-9.]+)s", edge.output())
+        assert reconnect
+        print(f"\nbroker down {back - killed:.1f}s; {len(raised_while_down)} alert(s) raised meanwhile, all "
+              f"delivered after it came back; edge link down {reconnect[-1]} s in all; "
+              f"{len(got) - len(set(got))} duplicate(s)")
+    finally:
+        edge.stop()
+        sim.stop()
+        rec.close()
+        broker.stop()
+        shutil.rmtree(broker.dir, ignore_errors=True)
