@@ -6,6 +6,7 @@ variable `admin_password_env` on first start (when no user exists yet).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,10 @@ class ControlRoomConfig(BaseModel):
     preview_topic: str = Field(
         default="preview", pattern=r"^[A-Za-z0-9_-]+$",
         description="live view: JPEG frames on <prefix>/<site>/<camera>/<preview_topic>",
+    )
+    in_service_since: datetime | None = Field(
+        default=None, description="when the cameras went into service (ISO 8601), for the statistics' camera-hours; "
+        "unset = the first event the alerting store has",
     )
     stale_after_s: float = Field(
         default=60.0, gt=0, description="a camera whose last status is older than this shows as offline",

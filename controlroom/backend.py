@@ -141,6 +141,10 @@ class ControlRoomBackend(Protocol):
         """Every alert opened in [start, end), for the statistics (pages included, audit not needed)."""
         ...
 
+    def in_service_since(self) -> float | None:
+        """When the service started watching (its first stored event), for camera-hours; None: not yet."""
+        ...
+
     def camera_health(self) -> list[CameraHealth]: ...
 
     def latest_frame(self, camera: str) -> tuple[float, bytes] | None:

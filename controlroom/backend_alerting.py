@@ -47,12 +47,13 @@ def camera_infos(site: Site) -> list[CameraInfo]:
 
 class AlertingBackend:
     def __init__(self, site: Site, store: AlertStore, *, feed: Any = None, poll_interval_s: float = 0.05,
-                 stale_after_s: float = 60.0):
+                 stale_after_s: float = 60.0, in_service_since: float | None = None):
         self.site = site
         self.site_id = site.site.id
         self.site_name = site.site.name
         self.timezone = site.site.timezone
         self.store = store
+        self.in_service_override = in_service_since
         self.feed = feed                      # quaywatch.alerting.changes.ChangeFeed, when in-process
         self.hub = ChangeHub()
         self._cameras = camera_infos(site)
@@ -133,6 +134,12 @@ class AlertingBackend:
             "SELECT * FROM incidents WHERE site = ? AND first_time >= ? AND first_time < ? ORDER BY first_time",
             (self.site_id, start, end))
         return [self._alert(r, with_audit=False) for r in rows]
+
+    def in_service_since(self) -> float | None:
+        if self.in_service_override is not None:
+            return self.in_service_override
+        row = self.store.db.one("SELECT MIN(received_at) AS t FROM events WHERE site = ?", (self.site_id,))
+        return row["t"] if row and row["t"] is not None else None
 
     def snapshot_jpeg(self, alert_id: str) -> bytes | None:
         for ev in self.store.events_of(alert_id):

@@ -13,13 +13,14 @@ SERIES = (("alerts", "#4fa3ff"), ("real_incidents", "#ff5a4f"), ("false_alarms",
 def bar_chart(rows: list[MonthStats], labels: dict[str, str], width: int = 900, height: int = 320) -> str:
     left, bottom, top = 44, 40, 30
     plot_w, plot_h = width - left - 10, height - bottom - top
-    peak = max([1] + [getattr(r, name) for r in rows for name, _ in SERIES])
-    group = plot_w / max(1, len(rows))
+    top_value = max([0] + [getattr(r, name) for r in rows for name, _ in SERIES])
+    peak = max(4, -(-top_value // 4) * 4)  # a multiple of 4, so the five grid lines fall on whole numbers
+    group = min(plot_w / max(1, len(rows)), 160.0)  # a lone month is not one wall-wide bar
     bar = group * 0.8 / len(SERIES)
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(labels["title"])}" '
              f'xmlns="http://www.w3.org/2000/svg">']
     for i in range(5):  # grid lines with whole-number ticks
-        value = round(peak * i / 4, 1)
+        value = peak * i // 4
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{value:g}</text>')

@@ -41,7 +41,9 @@ def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: st
     site = service.site
     cfg = controlroom_config(site)
     backend = AlertingBackend(site, service.store, feed=getattr(service, "changes", None),
-                              poll_interval_s=cfg.poll_interval_s, stale_after_s=cfg.stale_after_s).start()
+                              poll_interval_s=cfg.poll_interval_s, stale_after_s=cfg.stale_after_s,
+                              in_service_since=cfg.in_service_since.timestamp() if cfg.in_service_since else None,
+                              ).start()
     backend.camera_feed = start_camera_feed(backend, site, cfg)  # type: ignore[attr-defined]
     service.app.include_router(create_router(backend, cfg, prefix=prefix, site_file=site_file), prefix=prefix)
     log.info("control room on %s/", prefix)

@@ -22,11 +22,14 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
 
     def compute(months: int = MONTHS) -> list[MonthStats]:
         now = time.time()
-        names = months_back(now, b.timezone, months)
+        since = b.in_service_since()
+        since = now if since is None else since
+        # Months before the service existed are left out rather than shown as perfect zeros.
+        names = [m for m in months_back(now, b.timezone, months) if month_bounds(m, b.timezone)[1] > since]
         start, _ = month_bounds(names[0], b.timezone)
         alerts = b.alerts_between(start, now + 1)
-        cams = len(b.cameras())
-        return [month_stats(b.site_id, m, alerts, cams, b.timezone, now) for m in names]
+        cams = [c.id for c in b.cameras()]
+        return [month_stats(b.site_id, m, alerts, cams, b.timezone, now, since) for m in names]
 
     @router.get("/stats", include_in_schema=False)
     async def stats_page(request: Request):

@@ -1,8 +1,10 @@
 """Effect statistics per site and month, for the police and the municipality's follow-up.
 
 Water alerts only (camera trouble is not a safety outcome); drills are counted apart. Camera-hours are
-the configured cameras times the hours of the month that have passed, so a month in progress is not
-diluted by hours that have not happened yet. Times run from the frame that showed the fall.
+the hours each configured camera was in service in the month: from when the service started (or the
+month began) to now (or the month's end), less the time the camera was reported offline (its
+camera_offline alert until it was resolved). So a month in progress, the months before the system was
+installed and a dark camera do not dilute the false-alarm rate. Times run from the frame that showed the fall.
 """
 
 from __future__ import annotations
@@ -54,10 +56,37 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def month_stats(site: str, month: str, alerts: list[Alert], cameras: int, tz: str, now: float) -> MonthStats:
+def _merged(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def offline_seconds(alerts: list[Alert], camera: str, start: float, end: float, now: float) -> float:
+    """How long `camera` was reported offline within [start, end)."""
+    spans = []
+    for a in alerts:
+        if a.category == "camera" and a.kind == "camera_offline" and not a.drill and camera in a.cameras:
+            until = now if a.is_open else a.updated_at
+            spans.append((max(a.time, start), min(until, end)))
+    return sum(b - a for a, b in _merged([s for s in spans if s[1] > s[0]]))
+
+
+def camera_hours(alerts: list[Alert], cameras: list[str], start: float, end: float, now: float) -> float:
+    end = min(end, now)
+    if end <= start:
+        return 0.0
+    return sum(max(0.0, (end - start) - offline_seconds(alerts, c, start, end, now)) for c in cameras) / 3600.0
+
+
+def month_stats(site: str, month: str, alerts: list[Alert], cameras: list[str], tz: str, now: float,
+                in_service_since: float | None = None) -> MonthStats:
     start, end = month_bounds(month, tz)
-    hours = max(0.0, min(end, now) - start) / 3600.0
-    camera_hours = round(cameras * hours, 1)
+    cam_hours = camera_hours(alerts, cameras, max(start, in_service_since or start), end, now)
     water = [a for a in alerts if a.category == "water" and start <= a.time < end]
     real = [a for a in water if not a.drill]
     false_alarms = sum(1 for a in real if a.outcome == "false_alarm")
@@ -71,8 +100,8 @@ def month_stats(site: str, month: str, alerts: list[Alert], cameras: int, tz: st
     return MonthStats(
         site=site, month=month, alerts=len(real),
         real_incidents=sum(1 for a in real if a.outcome == "real_incident"),
-        false_alarms=false_alarms, drills=len(water) - len(real), camera_hours=camera_hours,
-        false_alarms_per_camera_hour=round(false_alarms / camera_hours, 5) if camera_hours else None,
+        false_alarms=false_alarms, drills=len(water) - len(real), camera_hours=round(cam_hours, 2),
+        false_alarms_per_camera_hour=round(false_alarms / cam_hours, 5) if cam_hours > 0 else None,
         delivery_median_s=_median(delivery), ack_median_s=_median(ack),
     )
 

@@ -69,7 +69,7 @@ def real_fall():
         alerts = pipeline.process(t, frame)
         if alerts:
             det = alerts[0].detection
-            return {"snapshot": snapshot_b64(frame, camera, det), "bbox": [max(0, int(v)) for v in det.bbox],
+            return {"snapshot": snapshot_b64(frame, camera, det), "kind": det.kind, "bbox": [max(0, int(v)) for v in det.bbox],
                     "confidence": round(float(det.confidence), 3), "frame_size": [frame.shape[1], frame.shape[0]],
                     "track_id": int(det.track_id)}
     pytest.fail("the detector found no fall in the fall fixture")
@@ -165,7 +165,7 @@ def publish_event(client, event: dict) -> None:
 def fall_event(real_fall, clip_url: str) -> dict:
     now = time.time()
     return {
-        "version": 1, "event_id": f"test-{uuid.uuid4()}", "kind": "water_entry", "site": "demo-harbour",
+        "version": 1, "event_id": f"test-{uuid.uuid4()}", "kind": real_fall["kind"], "site": "demo-harbour",
         "camera": "cam-1", "time": utc_iso(now), "detected_time": utc_iso(now),
         "track_id": real_fall["track_id"], "bbox": real_fall["bbox"], "confidence": real_fall["confidence"],
         "frame_size": real_fall["frame_size"], "location": {"lat": 57.0502, "lon": 9.9217},
@@ -232,6 +232,13 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         paged = alice.locator(f'article[data-id="{alert_id}"] table.pages').inner_text()
         assert "Demo police dispatch" in paged and "Demo rescue" in paged
 
+        # Twilio reports the police page delivered (a signed status callback): every page shows it live.
+        inc = httpx.get(f"{service.url}/api/incidents/{alert_id}").json()
+        police = next(m for m in inc["messages"] if m["person"] == "Demo police dispatch")
+        status_callback(service, police, "delivered")
+        for page in (alice, bob):
+            page.wait_for_selector(f'article[data-id="{alert_id}"] td.status-delivered', timeout=5000)
+
         # The alarm: the banner and the beep loop, on every page, until someone acknowledges.
         for page in (alice, bob, phone):
             assert page.locator("#banner").is_visible()
@@ -277,6 +284,19 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
     finally:
         for c in (ctx_a, ctx_b, ctx_p):
             c.close()
+
+
+def status_callback(service, message: dict, status: str) -> None:
+    from urllib.parse import quote
+
+    from twilio.request_validator import RequestValidator
+
+    query = f"m={quote(message['id'], safe='')}"
+    form = {"MessageSid": message["provider_sid"] or "SM0", "MessageStatus": status}
+    signature = RequestValidator(AlertingProcess.TOKEN).compute_signature(
+        f"{service.site['alerting']['twilio']['public_url']}/twilio/status?{query}", form)
+    resp = httpx.post(f"{service.url}/twilio/status?{query}", data=form, headers={"X-Twilio-Signature": signature})
+    assert resp.status_code == 204, resp.text
 
 
 def check_fixture_zip(data: bytes, clip: bytes) -> None:
@@ -343,7 +363,9 @@ def test_statistics_page_renders_with_chart_and_csv(browser, service):
         cells = row.locator("td").all_inner_texts()
         assert cells[0] == month
         assert int(cells[1]) >= 1 and int(cells[3]) >= 1  # the fall above, closed as a false alarm
-        assert page.locator("svg.chart rect").count() >= 12
+        assert cells[7].endswith(" s") and cells[8].endswith(" s")  # its page delivery and acknowledgement
+        bars = page.evaluate("[...document.querySelectorAll('svg.chart rect title')].map(t => t.textContent)")
+        assert f"Alerts {month}: {cells[1]}" in bars and f"False alarms {month}: {cells[3]}" in bars
         assert "False alarms per camera-hour" in page.locator("#stats thead").inner_text()
         page.screenshot(path=str(ARTIFACTS / "controlroom-stats.png"), full_page=True)
         with page.expect_download() as dl:

@@ -62,7 +62,7 @@ function updateSoundButton() {
   const btn = $("#sound");
   if (!btn) return;
   const on = alarm.ctx && alarm.ctx.state === "running";
-  btn.textContent = on ? "🔊 " + T.sound_on : "🔇 " + T.enable_sound;
+  btn.textContent = on ? T.sound_on : T.enable_sound;
   btn.classList.toggle("on", !!on);
 }
 
@@ -89,7 +89,10 @@ function mapSvg(a) {
   if (!QW.map) return "";
   const cams = QW.map.cameras.map((c) => {
     const [x, y] = c.xy;
-    return `<circle class="cam" cx="${x}" cy="${y}" r="12"/><text class="cam-label" x="${x + 18}" y="${y - 14}">${esc(c.name)}</text>`;
+    // Labels point inwards so the outermost cameras' names are not cut at the edge of the map.
+    const right = x > 600;
+    return `<circle class="cam" cx="${x}" cy="${y}" r="12"/><text class="cam-label" x="${right ? x - 18 : x + 18}" y="${y - 16}"` +
+      ` text-anchor="${right ? "end" : "start"}">${esc(c.name)}</text>`;
   }).join("");
   const hit = a.map_xy ? `<circle class="hit-ring" cx="${a.map_xy[0]}" cy="${a.map_xy[1]}" r="26"/><circle class="hit" cx="${a.map_xy[0]}" cy="${a.map_xy[1]}" r="16"/>` : "";
   const scale = QW.map.metres_per_unit ? Math.round(100 / QW.map.metres_per_unit) : 0;
@@ -110,9 +113,8 @@ function auditList(a) {
 }
 function actions(a) {
   if (!CAN_ACT || !a.open) return a.fixture_url && CAN_ACT ? `<div class="actions"><a class="button" href="${esc(a.fixture_url)}">${esc(T.export_fixture)}</a></div>` : "";
-  const ack = a.needs_ack ? `<button class="ack" data-act="ack">${esc(T.acknowledge)}</button>` : "";
   const outcomes = ["resolved", "false_alarm", "drill", "real_incident"].map((o) => `<option value="${o}">${esc(T[o])}</option>`).join("");
-  return `<div class="actions">${ack}
+  return `<div class="actions">
     <select class="outcome" aria-label="${esc(T.close_as)}">${outcomes}</select><button data-act="close">${esc(T.close_as)}</button>
     <textarea class="note" maxlength="2000" placeholder="${esc(T.note)}" aria-label="${esc(T.note)}"></textarea><button data-act="note">${esc(T.add_note)}</button></div>`;
 }
@@ -123,7 +125,8 @@ function alertCard(a) {
   const acked = a.acked_by ? `<div>${esc(T.acked_by)}: <b>${esc(a.acked_by)}</b> ${esc(a.acked_local)}</div>` : "";
   return `<article class="alert${a.needs_ack ? " needs-ack" : ""}" data-id="${esc(a.id)}">
     <header><span class="what">${esc(kindText(a))}</span>${a.drill ? `<span class="badge drill">${esc(T.drill)}</span>` : ""}
-      <span class="where">${esc(cams)}</span><span class="when">${esc(a.local_time)}</span>${stateBadge(a)}</header>
+      <span class="where">${esc(cams)}</span><span class="when">${esc(a.local_time)}</span>${stateBadge(a)}
+      ${CAN_ACT && a.needs_ack ? `<button class="ack" data-act="ack">${esc(T.acknowledge)}</button>` : ""}</header>
     <div class="cols"><div class="snapshot">${snap}</div>
       <div class="side">${mapSvg(a)}${pagesTable(a)}${acked}${clip}${auditList(a)}</div></div>
     ${actions(a)}</article>`;
