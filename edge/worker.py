@@ -14,7 +14,6 @@ cameras take turns, so a busy camera cannot starve the others.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import os
 import queue
@@ -251,11 +250,14 @@ class EdgeWorker:
             now = time.time()
             for runner in self.runners.values():
                 event = runner.watch.check(now)
-                if event is not None:
-                    log.warning("%s", event.message)
-                    with contextlib.suppress(Exception):
-                        self._enqueue(runner.camera.id, camera_event(
-                            self.site.site.id, runner.camera, event.kind, event.t, event.message))
+                if event is None:
+                    continue
+                payload = camera_event(self.site.site.id, runner.camera, event.kind, event.t, event.message)
+                log.warning("%s: %s (event %s)", runner.camera.id, event.message, payload["event_id"])
+                try:
+                    self._enqueue(runner.camera.id, payload)
+                except Exception:  # the outbox is on a full or broken disk: say so every time
+                    log.exception("%s: could not store %s event", runner.camera.id, event.kind)
             if now - last_status >= self.cfg.status_interval_s:
                 last_status = now
                 for runner in self.runners.values():

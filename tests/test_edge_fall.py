@@ -106,7 +106,7 @@ def test_broker_killed_during_a_fall_loses_no_alert_and_keeps_their_order(tmp_pa
         killed = time.monotonic()
 
         def logged() -> list[str]:
-            return re.findall(r"\(event ([0-9a-f-]{36})\)", edge.output())
+            return re.findall(r"(?:water_entry|person_in_water) at t=\S+ \(event ([0-9a-f-]{36})\)", edge.output())
 
         deadline = time.monotonic() + 60
         while not logged() and time.monotonic() < deadline:

@@ -5,6 +5,8 @@ and counted rather than queued."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from quaywatch.config import site_from_dict
 from quaywatch.config.wire import decode
 from quaywatch.edge.clips import ClipWriter
 from quaywatch.edge.worker import EdgeWorker
-from tests.peers import MqttRecorder, Process, free_port
+from tests.peers import Mosquitto, MqttRecorder, Process, free_port
 
 AALBORG = {
     "water": [[17, 8], [24, 87], [4, 90], [3, 285], [84, 279], [141, 269], [47, 85], [31, 86], [26, 22], [21, 9]],
@@ -80,6 +82,42 @@ def test_dark_camera_raises_camera_offline_and_killed_edge_leaves_its_last_will(
     finally:
         edge.stop()
         rec.close()
+
+
+def test_edge_killed_before_the_broker_acknowledged_resends_after_restart(tmp_path):
+    """Broker down; the edge raises camera_offline into its outbox and is killed (no clean stop). The next
+    edge process on the same data dir sends that very event (same id) once the broker is there."""
+    broker = Mosquitto()  # not started yet
+    dead = f"rtsp://127.0.0.1:{free_port()}/stream"
+    site = write_site(tmp_path, site_dict(tmp_path, broker.port, [{"id": "cam-dark", "source": dead}]))
+    first = edge_process(tmp_path, site)
+    pattern = r"cam-dark: camera cam-dark is dark: .* \(event ([0-9a-f-]{36})\)"
+    try:
+        deadline = time.monotonic() + 30
+        while not re.search(pattern, first.output()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        held = re.findall(pattern, first.output())
+        assert held, first.output()[-2000:]
+        first.signal(signal.SIGKILL)
+        first.proc.wait(5)
+    finally:
+        first.stop()
+    broker.start()
+    rec = MqttRecorder(broker.port, "quaywatch/#", client_id="control-room")
+    second = Process([sys.executable, "-m", "quaywatch", "edge", "--site", str(site)], tmp_path / "edge-2.log",
+                     env={"PYTHONUNBUFFERED": "1"})
+    try:
+        def ids(msgs):
+            return [json.loads(p)["event_id"] for t, p, _ in msgs if t.endswith("/cam-dark/events")]
+
+        assert rec.wait_for(lambda m: held[0] in ids(m), 20), second.output()[-2000:]
+        assert ids(rec.messages)[0] == held[0]  # the old event first, before anything the new process raised
+        assert "unacknowledged event(s) from before" in second.output()
+    finally:
+        second.stop()
+        rec.close()
+        broker.stop()
+        shutil.rmtree(broker.dir, ignore_errors=True)
 
 
 def test_malformed_site_config_is_a_clear_error_not_a_traceback(tmp_path):
