@@ -34,7 +34,7 @@ class DetectorTuning(BaseModel):
         default=5.0, gt=0, description="a pixel is warm when it is this many water-noise sigmas above its background"
     )
     head_min_sigma: float = Field(
-        default=10.0, gt=0,
+        default=13.0, gt=0,
         description="a body in the water stands at least this many water-noise sigmas above its background "
                     "(a head in water is tens of sigmas; lamp reflections and ripples are a few)",
     )
@@ -65,7 +65,7 @@ class DetectorTuning(BaseModel):
                                         "a head is ~0.15; a duck or a ripple is lower"
     )
     water_max_speed: float = Field(
-        default=1.2, gt=0, description="a body in the water moves at most this fast, person heights per second (boats, gulls faster)"
+        default=0.7, gt=0, description="a body in the water moves at most this fast, person heights per second (boats, gulls faster)"
     )
     entry_confirm_s: float = Field(
         default=0.15, ge=0, description="a crossing must stay on the water side this long (or vanish there) before it alerts, s"

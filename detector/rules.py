@@ -24,9 +24,12 @@ from quaywatch.detector.tracker import TrackState
 from quaywatch.detector.types import AlertKind, Detection
 
 LAND, EDGE, WATER = "land", "edge", "water"
-INCIDENT_RADIUS = 2.5  # person heights
+INCIDENT_RADIUS = 3.0  # person heights
+INCIDENT_DRIFT = 0.5  # person heights per second unseen
+LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 1.8  # person heights: bigger on land is a car, a group merged with a boat, not one person
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
+WATER_MAX_HEIGHT = 0.45  # person heights: head and shoulders, an arm raised
 REFLECTION_RADIUS = 1.6
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes  # person heights between a water blob and the land person it mirrors
 
@@ -109,13 +112,16 @@ class AlertRules:
         if not tr.born_side:
             tr.born_side = side
         height = float(tr.box[3])
-        person_sized = self.tuning.person_min_height * e <= height <= LAND_MAX_SIZE * e
-        if side in (LAND, EDGE) and person_sized and tr.box[2] <= LAND_MAX_SIZE * e:
+        # On land, a person is anything from a bare head (winter clothes can be as cold as the paving) to a
+        # standing body, moving no faster than a runner: gulls are as small as a head but fly at 5+ heights/s.
+        sized = self.tuning.water_min_size * e <= height <= LAND_MAX_SIZE * e and tr.box[2] <= LAND_MAX_SIZE * e
+        slow = float(np.hypot(*tr.velocity)) <= LAND_MAX_SPEED * e
+        if side in (LAND, EDGE) and sized and slow and tr.hits >= 3:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()
-            if side == LAND and tr.hits >= 3:
-                self.person_warmth = max(tr.peak, self.person_warmth)
             tr.land_height = max(tr.land_height, height / e)
+            if side == LAND and height >= self.tuning.person_min_height * e:
+                self.person_warmth = max(tr.peak, self.person_warmth)
         if side == WATER:
             tr.water_frames += 1
             if tr.first_water_t is None:
@@ -131,6 +137,9 @@ class AlertRules:
             return None
         if tr.crossed_t is not None:
             confirmed = ctx.t - tr.crossed_t >= self.tuning.entry_confirm_s and tr.water_frames >= 2
+            if tr.land_height < self.tuning.person_min_height:
+                # only a head was seen on land: it must also stop like a body in water does; a gull flies on
+                confirmed = confirmed and float(np.hypot(*tr.velocity)) <= 2 * self.tuning.water_max_speed * e
             if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
                 conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
                 return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame)
@@ -162,6 +171,8 @@ class AlertRules:
             return False
         if tr.box[3] < tun.water_min_size * e:  # lower than a head above the water: a duck, a ripple
             return False
+        if tr.box[3] > WATER_MAX_HEIGHT * e:  # taller than head and shoulders: someone standing, not swimming
+            return False
         duration = max(tr.last_t - tr.born_t, 1e-3)
         net = float(np.hypot(*(tr.centroid - tr.start_centroid))) / duration
         speed = max(net, float(np.hypot(*tr.velocity)) * 0.5) / e
@@ -181,6 +192,13 @@ class AlertRules:
                     return False  # the mirror image of someone standing at the edge
         return True
 
+    def _inside_view(self, tr: TrackState) -> bool:
+        """Lost well inside the picture (went under), not at its border (flew or drifted out of view)."""
+        x, y, w, h = tr.box
+        e = float(self.geo.person_height(y + h))
+        rows, cols = self.geo.shape
+        return x > 0.5 * e and y > 0.5 * e and x + w < cols - 0.5 * e and y + h < rows - 0.5 * e
+
     def _handoff(self, tr: TrackState, ctx: FrameContext) -> Departure | None:
         for dep in self.departures:
             if 0 <= tr.born_t - dep.t <= self.tuning.handoff_s and (
@@ -192,7 +210,7 @@ class AlertRules:
     def _on_lost(self, tr: TrackState, ctx: FrameContext) -> Detection | None:
         if tr.alerted:
             return None
-        if tr.crossed_t is not None and not ctx.quiet:
+        if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr):
             # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
             conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
             return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, t=ctx.t)
@@ -209,7 +227,9 @@ class AlertRules:
         point = tr.centroid
         e = float(self.geo.person_height(point[1]))
         for inc in self.incidents:
-            if np.hypot(*(inc.point - point)) <= INCIDENT_RADIUS * e:
+            # the person may have drifted, or surfaced away from where they went in, while unseen
+            radius = (INCIDENT_RADIUS + INCIDENT_DRIFT * (ctx.t - inc.last_seen)) * e
+            if np.hypot(*(inc.point - point)) <= radius:
                 tr.incident = inc  # same person, seen again: keep the incident alive, no second alert
                 inc.point, inc.last_seen = point.copy(), ctx.t
                 return None

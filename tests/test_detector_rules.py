@@ -65,7 +65,7 @@ def test_swimmer_in_the_water_alerts_person_in_water_once():
 def test_new_incident_elsewhere_alerts_again_but_the_same_person_reacquired_does_not():
     # one head dives (gone 1 s) and resurfaces nearby; a second head appears far away later
     first = Thing(lambda t: None if 3.0 < t < 4.0 else (30 + t, 30), (5, 5), 29.0)
-    second = Thing(lambda t: (50, 100) if t > 5.0 else None, (5, 5), 29.0)
+    second = Thing(lambda t: (60, 110) if t > 5.0 else None, (5, 5), 29.0)
     dets, _ = run(Scene([first, second], seconds=8.0))
     assert kinds(dets) == ["person_in_water", "person_in_water"]
     assert dets[1].t > 5.0 and dets[1].bbox[1] > 80
@@ -100,7 +100,7 @@ def test_small_fast_engine_glow_at_boat_speed_is_not_a_person():
 
 
 def test_exclude_zone_hides_a_warm_rope():
-    rope = Thing(lambda t: (30 + 2 * np.sin(3 * t), 50), (4, 18), 29.0)
+    rope = Thing(lambda t: (30 + 2 * np.sin(3 * t), 50), (4, 10), 29.0)
     dets, _ = run(Scene([rope], seconds=4.0))
     assert kinds(dets) == ["person_in_water"]  # without the zone the swaying warm rope looks like a body
     dets, _ = run(Scene([rope], seconds=4.0), exclude=[[[20, 30], [40, 30], [40, 70], [20, 70]]])
