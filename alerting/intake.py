@@ -11,17 +11,21 @@ would be as bad the next time) and never stops the loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any
 
 import aiomqtt
+import fastjsonschema
 
-from quaywatch.alerting.dispatch import Incoming
+from quaywatch.alerting.dispatch import Incoming, epoch
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.config.mqtt import MqttConfig
-from quaywatch.config.wire import WireError, decode
+from quaywatch.config.wire import EVENT_VERSION, MAX_PAYLOAD_BYTES, SCHEMAS_DIR, WireError, decode
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "quaywatch-alerting"
@@ -40,13 +44,41 @@ def reject_reason(exc: WireError) -> str:
     return "schema"
 
 
+@cache
+def _compiled_event_schema() -> Callable[[Any], Any]:
+    return fastjsonschema.compile(json.loads((SCHEMAS_DIR / "event.schema.json").read_text()))
+
+
+def decode_event(raw: bytes) -> dict[str, Any]:
+    """config/wire.py's `decode("event", raw)`, fast for valid payloads.
+
+    jsonschema takes ~1 ms per event; the same schema file compiled by fastjsonschema takes ~40 us. A
+    payload the compiled check accepts is returned; anything else goes through wire.decode, which raises
+    the canonical WireError naming the field (or accepts it: wire.py is the contract, not this shortcut).
+    """
+    if len(raw) <= MAX_PAYLOAD_BYTES:
+        try:
+            payload = json.loads(raw)
+            if isinstance(payload, dict) and payload.get("version") == EVENT_VERSION:
+                _compiled_event_schema()(payload)
+                return payload
+        except (ValueError, fastjsonschema.JsonSchemaException):
+            pass
+    return decode("event", raw)
+
+
 def validate_batch(raws: list[tuple[str, bytes]], metrics: Metrics) -> list[Incoming]:
     """Decode each payload; rejects are logged with their reason and counted, the rest returned."""
     out = []
     for topic, raw in raws:
         received = time.perf_counter()
         try:
-            payload = decode("event", raw)
+            payload = decode_event(raw)
+            epoch(payload["time"])  # the schema says date-time; dispatch needs it parseable, checked here
+        except ValueError:
+            metrics.rejected.labels("time").inc()
+            log.warning("rejected payload on %s: time %r is not an ISO 8601 date-time", topic, payload.get("time"))
+            continue
         except WireError as exc:
             metrics.rejected.labels(reject_reason(exc)).inc()
             log.warning("rejected payload on %s: %s", topic, str(exc)[:300])

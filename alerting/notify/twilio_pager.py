@@ -54,7 +54,10 @@ class TwilioPager:
         api = self._client().api.v2010.accounts(self.cfg.account_sid)
         kwargs = {"status_callback": page.status_callback} if page.status_callback else {}
         if self.on_request:
-            self.on_request(page, time.perf_counter())
+            try:
+                self.on_request(page, time.perf_counter())
+            except Exception:  # a measuring hook must never stop a page
+                log.exception("on_request hook failed")
         if page.channel == "sms":
             msg = api.messages.create(to=page.to, from_=self.cfg.from_number, body=page.body,
                                       validity_period=self.cfg.validity_period_s, **kwargs)
