@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quaywatch.config.loader import load_site
+from quaywatch.config.loader import SITES_DIR, load_site
 from quaywatch.config.recording import GroundTruth, sidecar_for
 from quaywatch.edge.clips import ClipWriter
 from quaywatch.errors import QuaywatchError
@@ -81,6 +81,14 @@ def describe(sim: Simulation) -> str:
             f"{ev}; simulated, seed {s.seed}" + (f", Aalborg plate '{s.plate}'" if s.plate else ""))
 
 
+def site_file(site: str) -> Path:
+    """The site YAML's real path (a bare name like `demo` means config/sites/demo.yaml, as for load_site)."""
+    p = Path(site)
+    if not p.exists() and not p.suffix and (SITES_DIR / f"{p.name}.yaml").exists():
+        p = SITES_DIR / f"{p.name}.yaml"
+    return p.resolve()
+
+
 def write_clip(spec: ClipSpec, out: str | Path, description: str | None = None,
                final_dir: Path | None = None) -> tuple[Simulation, GroundTruth]:
     """Render the clip to `out` (.mp4 for 8-bit, .mkv for 16-bit) and its sidecar `<stem>.json`.
@@ -92,7 +100,7 @@ def write_clip(spec: ClipSpec, out: str | Path, description: str | None = None,
     with ClipWriter(out, spec.fps, sim.geo.width, sim.geo.height, bit_depth=spec.bits, crf=spec.crf) as w:
         for _, frame in sim.frames():
             w.write(frame)
-    site_rel = os.path.relpath(Path(spec.site).resolve(), (final_dir or out.parent).resolve())
+    site_rel = os.path.relpath(site_file(spec.site), (final_dir or out.parent).resolve())
     truth = GroundTruth(site=site_rel, camera=spec.camera, events=sim.script.events,
                         description=description or describe(sim), scenario=spec.scenario, seed=spec.seed,
                         tags=sorted(set(sim.script.tags)))

@@ -72,9 +72,10 @@ class BodyLook:
 
 
 def body_sprite(feet: np.ndarray, h: float, look: BodyLook, pose: str = "stand", phase: float = 0.0,
-                tilt: float = 0.0) -> Sprite:
+                tilt: float = 0.0, facing: np.ndarray | None = None) -> Sprite:
     """A person whose feet are at image point `feet`, h px tall, tilted by `tilt` radians about the
-    feet (positive = top towards +x). Poses: stand, walk (legs swing with `phase`), sit."""
+    feet (positive = top towards +x). Poses: stand, walk (legs swing with `phase`), sit (legs towards
+    the image direction `facing`, e.g. over the quay edge)."""
     w = look.width
     c, s = np.cos(tilt), np.sin(tilt)
 
@@ -86,8 +87,11 @@ def body_sprite(feet: np.ndarray, h: float, look: BodyLook, pose: str = "stand",
     parts: list[Ellipse] = []
     if pose == "sit":
         # Sitting on the edge: a short torso, thighs forward, shins hanging over the edge.
-        for du in (-0.05, 0.05):
-            parts.append(Ellipse(*at(du + 0.1, 0.08), 0.14 * h, 0.05 * h * w, tilt, legs_c))
+        f = np.array([1.0, 0.0]) if facing is None else np.asarray(facing, float) / np.hypot(*facing)
+        side = np.array([-f[1], f[0]])
+        for du in (-0.04, 0.04):
+            cx, cy = (f * 0.14 + side * du) * h + np.array([0.0, -0.06 * h])
+            parts.append(Ellipse(cx, cy, 0.15 * h, 0.05 * h * w, float(np.arctan2(f[1], f[0])), legs_c))
         torso_v, head_v = 0.28, 0.5
         parts.append(Ellipse(*at(0.0, torso_v), 0.13 * h * w, 0.17 * h, tilt, look.clothes_c))
     else:
@@ -126,6 +130,7 @@ class Person:
     track: Track
     look: BodyLook
     sitting: bool = False
+    facing: np.ndarray | None = None  # where a sitter's legs point (towards the water)
     stride_hz: float = 1.8
     start: float = field(init=False)
     end: float = field(init=False)
@@ -140,5 +145,5 @@ class Person:
         moving = float(np.hypot(*(self.track.at(t + 0.1) - self.track.at(t - 0.1)))) > 0.05
         h = float(stage.geo.person_px(feet[1]))
         pose = "walk" if moving else ("sit" if self.sitting else "stand")
-        sprite = body_sprite(feet, h, self.look, pose, 2 * np.pi * self.stride_hz * t)
+        sprite = body_sprite(feet, h, self.look, pose, 2 * np.pi * self.stride_hz * t, facing=self.facing)
         draw_with_reflections(stage, sprite, feet, h)

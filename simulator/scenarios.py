@@ -72,7 +72,7 @@ def add_stander(s: Script, geo: SceneGeometry, rng: Rng, c: Climate, t0: float, 
         if not sitting:
             feet = feet - n * rng.uniform(0.0, 0.4) * h
         track = Track(np.array([t0, t1]), np.stack([feet, feet]))
-        s.actors.append(Person(track, _look(rng, c), sitting=sitting))
+        s.actors.append(Person(track, _look(rng, c), sitting=sitting, facing=n))
         return
 
 

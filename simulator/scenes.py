@@ -30,6 +30,20 @@ SCENES: dict[str, dict] = {
         "exclude": [[[118, 0], [122, 0], [124, 66], [120, 66]]],
         "person_px_at_bottom": 40.0,
     },
+    # Held-out views (`quaywatch simulate suite heldout`): never tune the detector on them.
+    "canal": {
+        "resolution": (480, 360),
+        "water": [[260, 0], [480, 0], [480, 360], [390, 360], [330, 220], [290, 110]],
+        "quay_line": [[250, 0], [280, 110], [320, 220], [380, 360]],
+        "exclude": [[[400, 20], [406, 20], [406, 150], [400, 150]]],
+    },
+    "aalborg-mirror": {
+        "resolution": (384, 288),
+        "water": [[367, 8], [360, 87], [380, 90], [381, 285], [300, 279], [243, 269], [337, 85], [353, 86],
+                  [358, 22], [363, 9]],
+        "quay_line": [[369, 0], [232, 287]],
+        "exclude": [],
+    },
 }
 
 

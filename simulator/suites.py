@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from quaywatch.simulator.clip import ClipSpec
+from quaywatch.simulator.scenes import SCENES
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "recordings_fixtures"
@@ -129,19 +130,16 @@ def long_negatives(out: Path | None = None) -> list[Fixture]:
 
 # Held-out views the detector is never tuned on: a canal with the water on the right and a curved quay,
 # and a mirrored Aalborg view. Written next to the clips so the sidecars can point at them.
+def _camera(cam_id: str, name: str, scene: str, seed: int) -> dict:
+    sc = SCENES[scene]
+    return {"id": cam_id, "name": name, "source": f"sim://{scene}?seed={seed}", "resolution": list(sc["resolution"]),
+            "fps": 9, "water": sc["water"], "quay_line": sc["quay_line"], "exclude": sc["exclude"]}
+
+
 HELDOUT_SITE = {
     "site": {"id": "heldout-sim", "name": "Held-out views (simulated)", "timezone": "Europe/Copenhagen"},
-    "cameras": [
-        {"id": "canal", "name": "Canal, looking south", "source": "sim://canal?seed=5", "resolution": [480, 360],
-         "fps": 9, "water": [[260, 0], [480, 0], [480, 360], [390, 360], [330, 220], [290, 110]],
-         "quay_line": [[250, 0], [280, 110], [320, 220], [380, 360]],
-         "exclude": [[[400, 20], [406, 20], [406, 150], [400, 150]]]},
-        {"id": "mirror", "name": "Aalborg view mirrored", "source": "sim://aalborg-mirror?seed=6",
-         "resolution": [384, 288], "fps": 9,
-         "water": [[367, 8], [360, 87], [380, 90], [381, 285], [300, 279], [243, 269], [337, 85], [353, 86],
-                   [358, 22], [363, 9]],
-         "quay_line": [[369, 0], [232, 287]]},
-    ],
+    "cameras": [_camera("canal", "Canal, looking south", "canal", 5),
+                _camera("mirror", "Aalborg view mirrored", "aalborg-mirror", 6)],
 }
 
 

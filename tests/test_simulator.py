@@ -20,7 +20,7 @@ from quaywatch.simulator.live import LiveScene
 from quaywatch.simulator.scenarios import build_script
 from quaywatch.simulator.scenes import SCENES, scene_geometry
 from quaywatch.simulator.sensor import KELVIN_0C
-from quaywatch.simulator.suites import AALBORG, FIXTURE_LIST, FIXTURES, LEPTON, PIER
+from quaywatch.simulator.suites import AALBORG, FIXTURE_LIST, FIXTURES, LEPTON, PIER, heldout
 from tests.peers import REPO, require_shared
 
 FPS = 9.0
@@ -83,6 +83,22 @@ def test_fall_anchor_crosses_the_quay_line_at_the_truth_time(site, camera, seed)
     assert geo.in_water(fall.landing)[0]
     heads = np.array([fall.head_at(t) for t in np.arange(fall.surface_t, 20, 0.5)])
     assert geo.in_water(heads).all()
+
+
+@pytest.mark.parametrize("camera", ["canal", "mirror"])
+def test_fall_truth_holds_on_the_held_out_views(tmp_path, camera):
+    heldout(tmp_path)  # writes the held-out site file the suite's sidecars point at
+    site = load_site(tmp_path / "sites" / "heldout-sim.yaml")
+    geo = SceneGeometry.from_camera(site.camera(camera))
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        script = build_script("two_falls", geo, make_climate(rng, "summer"), rng, 40, FPS)
+        falls = [a for a in script.actors if isinstance(a, Fall)]
+        assert len(falls) == len(script.events) == 2
+        for fall, event in zip(sorted(falls, key=lambda f: f.entry_t), script.events, strict=True):
+            before, after = fall.com(event.t - 1 / FPS), fall.com(event.t + 1 / FPS)
+            assert geo.water_side(before)[0] < 0 < geo.water_side(after)[0]
+            assert geo.in_water(fall.landing)[0]
 
 
 def test_the_rendered_head_is_a_warm_blob_in_the_water():
@@ -241,3 +257,18 @@ def test_simulate_command_writes_clip_and_sidecar(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "quaywatch.cli", "simulate", "--site", LEPTON, "--bits", "16",
                           "--out", str(tmp_path / "x.mp4")], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "16-bit clips are .mkv" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_committed_clips_are_what_the_suite_renders():
+    """`quaywatch simulate suite fixtures` reproduces the library: 16-bit exactly, 8-bit up to H.264 loss."""
+    by_name = {fx.filename: fx for fx in FIXTURE_LIST}
+    for suffix in (".mkv", ".mp4"):
+        clip = next(c for c in COMMITTED if c.suffix == suffix and c.name.startswith("fall"))
+        rendered = simulation(by_name[clip.name].spec).frames()
+        for i, ((_, mine), (_, stored)) in enumerate(zip(rendered, read_frames(clip), strict=False)):
+            if suffix == ".mkv":
+                assert np.array_equal(mine, stored), f"{clip.name} frame {i}"
+            else:
+                assert np.abs(mine.astype(int) - stored.astype(int)).mean() < 3.0, f"{clip.name} frame {i}"
+            if i == 30:
+                break
