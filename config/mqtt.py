@@ -21,6 +21,11 @@ class MqttConfig(BaseModel):
     topic_prefix: str = Field(default="quaywatch", pattern=r"^[A-Za-z0-9_-]+$")
     keepalive_s: int = Field(default=10, ge=2, le=600, description="a dead link is noticed within ~1.5x this")
     publish_timeout_s: float = Field(default=10.0, gt=0, le=300, description="wait this long for a PUBACK")
+    max_publish_attempts: int = Field(
+        default=10, ge=2, le=1000,
+        description="an event whose publish broke the connection this often is set aside (outbox `dead` table) "
+        "so it cannot hold back the events behind it",
+    )
     reconnect_min_s: float = Field(default=0.2, gt=0, description="first reconnect delay; doubles up to the max")
     reconnect_max_s: float = Field(default=5.0, gt=0, le=300)
 

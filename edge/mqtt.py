@@ -78,6 +78,7 @@ class LinkStats:
     published: int = 0  # events acknowledged by the broker
     resent: int = 0  # events published again after an earlier attempt (outage or restart)
     statuses: int = 0
+    buried: int = 0  # events the broker kept refusing, moved to the outbox's dead table
     last_error: str = ""
     outages_s: list[float] = field(default_factory=list)  # link down -> up again, per reconnect
     connected_at: float | None = None  # time.monotonic() of the latest CONNACK
@@ -85,7 +86,7 @@ class LinkStats:
     def as_dict(self) -> dict:
         return {
             "connected": self.connected, "connects": self.connects, "disconnects": self.disconnects,
-            "published": self.published, "resent": self.resent, "statuses": self.statuses,
+            "published": self.published, "resent": self.resent, "statuses": self.statuses, "buried": self.buried,
             "last_error": self.last_error,
             "last_outage_s": round(self.outages_s[-1], 3) if self.outages_s else None,
         }
@@ -230,6 +231,12 @@ class MqttLink:
             await self._publish_statuses(client)
             while batch := self.outbox.pending(limit=100):
                 for item in batch:
+                    if item.attempts >= self.cfg.max_publish_attempts:
+                        reason = f"not acknowledged after {item.attempts} attempts ({self.stats.last_error})"
+                        self.outbox.bury(item.seq, reason)
+                        self.stats.buried += 1
+                        log.error("event %s set aside in the outbox's dead table: %s", item.event_id, reason)
+                        continue
                     if item.attempts:
                         self.stats.resent += 1
                     self.outbox.attempted(item.seq)

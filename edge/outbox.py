@@ -25,6 +25,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     created  REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0
 );
+-- Events the broker would not take however often we tried (e.g. larger than its packet limit): kept for
+-- a person to look at, so that one poison message cannot hold back every alert behind it.
+CREATE TABLE IF NOT EXISTS dead (
+    event_id TEXT PRIMARY KEY,
+    topic    TEXT NOT NULL,
+    payload  BLOB NOT NULL,
+    created  REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason   TEXT NOT NULL
+);
 """
 
 
@@ -84,6 +94,20 @@ class Outbox:
         with self._lock:
             cur = self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
         self.acked += cur.rowcount
+
+    def bury(self, seq: int, reason: str) -> None:
+        """Move an event the broker keeps refusing out of the way of the ones behind it."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO dead (event_id, topic, payload, created, attempts, reason) "
+                "SELECT event_id, topic, payload, created, attempts, ? FROM outbox WHERE seq = ?", (reason, seq))
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def dead(self) -> list[tuple[str, str]]:
+        """(event_id, reason) of buried events."""
+        with self._lock:
+            return self._db.execute("SELECT event_id, reason FROM dead ORDER BY created").fetchall()
 
     def __len__(self) -> int:
         with self._lock:

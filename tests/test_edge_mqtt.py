@@ -171,3 +171,36 @@ def test_missing_broker_password_variable_is_named(bad, tmp_path, monkeypatch):
     cfg = MqttConfig(host="127.0.0.1", **bad)
     with pytest.raises(QuaywatchError, match="QW_NOPE_PW"):
         MqttLink(cfg, "s", "w", Outbox(tmp_path / "o.db"), "127.0.0.1", 1)
+
+
+def test_an_event_the_broker_always_refuses_cannot_hold_back_the_ones_behind_it(tmp_path):
+    """A broker whose packet limit is smaller than one event drops the connection on every try; after
+    `max_publish_attempts` that event is set aside (kept, logged) and the alerts queued behind it go out."""
+    broker = Mosquitto()
+    broker.conf.write_text(broker.conf.read_text() + "max_packet_size 3000\n")
+    broker.start()
+    rec = MqttRecorder(broker.port, "quaywatch/#", client_id="alerting-test")
+    outbox = Outbox(tmp_path / "outbox.db")
+    big_id, small_id = "poison-0000-big", "after-0000-small"
+    det = Detection("water_entry", time.time(), 0, track_id=1, bbox=(10, 20, 8, 16), confidence=0.9)
+    big = detection_event(SITE.site.id, CAM, det, (384, 288), {"snapshot_jpeg_b64": "A" * 5000}, event_id=big_id)
+    small = detection_event(SITE.site.id, CAM, det, (384, 288), event_id=small_id)
+    outbox.put(big_id, TOPICS.events(CAM.id), to_wire(big), time.time())
+    outbox.put(small_id, TOPICS.events(CAM.id), to_wire(small), time.time())
+    cfg = MqttConfig(host="127.0.0.1", port=broker.port, reconnect_min_s=0.05, reconnect_max_s=0.1,
+                     max_publish_attempts=3)
+    link = MqttLink(cfg, SITE.site.id, "edge-t", outbox, "127.0.0.1", broker.port).start()
+    try:
+        assert rec.wait_for(lambda m: small_id in event_ids(rec), 20), link.stats.as_dict()
+        assert big_id not in event_ids(rec)
+        assert [eid for eid, _ in outbox.dead()] == [big_id]
+        assert "not acknowledged after 3 attempts" in outbox.dead()[0][1]
+        deadline = time.monotonic() + 5
+        while len(outbox) and time.monotonic() < deadline:  # the PUBACK may trail the delivery
+            time.sleep(0.05)
+        assert link.stats.buried == 1 and len(outbox) == 0
+    finally:
+        link.stop()
+        rec.close()
+        broker.stop()
+        shutil.rmtree(broker.dir, ignore_errors=True)
