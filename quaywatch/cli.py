@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "quaywatch.edge.camera_cli",
     "quaywatch.edge.worker_cli",
     "quaywatch.demo",
+    "quaywatch.run",
     "quaywatch.alerting.cli",
     "quaywatch.controlroom.cli",
 ]

@@ -56,8 +56,7 @@ def _run(args: argparse.Namespace) -> int:
         raise QuaywatchError(f"--parts: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
     sup = Supervisor(Path(args.log_dir))
     try:
-        for part in parts_for(site, args.site, wanted, args.dry_run):
-            sup.start(part)
+        sup.start(*parts_for(site, args.site, wanted, args.dry_run))
     except BaseException:
         sup.stop()
         raise

@@ -59,12 +59,15 @@ class Supervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
-    def start(self, part: Part) -> Part:
-        self._spawn(part)
-        self.parts.append(part)
-        if part.ready is not None:
-            deadline = time.monotonic() + self.ready_timeout_s
-            while not part.ready():
+    def start(self, *parts: Part) -> None:
+        """Spawn the parts together, then wait until each is ready: slow starters overlap."""
+        t0 = time.monotonic()
+        for part in parts:
+            self._spawn(part)
+            self.parts.append(part)
+        deadline = t0 + self.ready_timeout_s
+        for part in parts:
+            while part.ready is not None and not part.ready():
                 if part.process.poll() is not None:
                     raise QuaywatchError(f"{part.name} exited with code {part.process.returncode} while starting "
                                          f"(log: {self.log_dir / (part.name + '.log')})")
@@ -72,7 +75,7 @@ class Supervisor:
                     raise QuaywatchError(f"{part.name} was not ready after {self.ready_timeout_s:.0f} s "
                                          f"(log: {self.log_dir / (part.name + '.log')})")
                 time.sleep(0.1)
-        return part
+            self._say(f"{part.name} ready after {time.monotonic() - t0:.1f} s (pid {part.process.pid})")
 
     def _spawn(self, part: Part) -> None:
         part.process = subprocess.Popen(
