@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -156,10 +158,38 @@ async def _query(target: OnvifTarget, password: str | None, profile_token: str |
         await cam.close()
 
 
+_wsdl_lock = threading.Lock()
+_wsdl_loaded = False
+
+
+def _load_wsdls_once() -> None:
+    """Parse the device and media WSDLs once per process, outside any camera's timeout: parsing takes about
+    a second of CPU (more on a busy machine), which is not the camera being slow. The client caches them."""
+    global _wsdl_loaded
+    with _wsdl_lock:
+        if _wsdl_loaded:
+            return
+        _wsdl_loaded = True
+        try:
+            import onvif
+            from onvif.client import _cached_document  # the client's own per-process document cache
+
+            wsdl_dir = os.path.join(os.path.dirname(onvif.__file__), "wsdl")
+
+            async def load() -> None:
+                for name in ("devicemgmt.wsdl", "media.wsdl"):
+                    await _cached_document(os.path.join(wsdl_dir, name))
+
+            asyncio.run(load())
+        except Exception as exc:  # an optimisation only: the client loads them itself otherwise
+            log.debug("could not preload the ONVIF WSDLs: %s", exc)
+
+
 def query_device(url: str, password: str | None, *, profile: str | None = None, timeout_s: float = 10.0,
                  snapshot: bool = False) -> OnvifDevice:
     """Synchronous: runs its own event loop (called from a camera's capture thread or the CLI)."""
     target = parse_onvif_url(url)
+    _load_wsdls_once()
 
     async def bounded() -> OnvifDevice:
         try:
