@@ -19,7 +19,7 @@ from quaywatch.config.recording import TruthEvent
 from quaywatch.simulator.climate import SEASONS, make_climate
 from quaywatch.simulator.engine import Renderer, Script
 from quaywatch.simulator.falls import NoRoom
-from quaywatch.simulator.scenarios import build_script
+from quaywatch.simulator.scenarios import add_boat, add_ducks, add_gull, build_script
 from quaywatch.simulator.scenes import scene_geometry
 
 
@@ -58,6 +58,15 @@ class LiveScene:
                     continue
             else:
                 script = Script(self.episode_s)
+            # the harbour's other life: a gull or two, sometimes ducks or a boat, now and then a NUC
+            for t0 in rng.uniform(0, self.episode_s, int(rng.integers(0, 3))):
+                add_gull(script, self.geo, rng, self.climate, float(t0))
+            if rng.random() < 0.3:
+                add_ducks(script, self.geo, rng, self.climate, 0.0, self.episode_s)
+            if rng.random() < 0.15:
+                add_boat(script, self.geo, rng, self.climate, float(rng.uniform(0, self.episode_s)))
+            if rng.random() < 0.3:
+                script.nucs.append((float(rng.uniform(1, self.episode_s - 2)), float(rng.uniform(0.3, 1.0))))
             self._episodes = {j: s for j, s in self._episodes.items() if j >= k - 1}
             self._episodes[k] = script
         return self._episodes[k]

@@ -62,6 +62,15 @@ def test_live_scene_is_deterministic_and_reports_falls_as_they_happen():
 
 # --- ground truth agrees with what is drawn -----------------------------------------------------------------
 
+def test_water_side_sign_follows_the_water_polygon():
+    # water on the left of a vertical quay line at x=50
+    geo = SceneGeometry(100, 80, [[0, 0], [50, 0], [50, 80], [0, 80]], [[50, 0], [50, 80]])
+    assert geo.water_side(np.array([[40.0, 40.0], [60.0, 40.0]])).tolist() == pytest.approx([10.0, -10.0])
+    # the same line with the water on the right flips the sign
+    geo = SceneGeometry(100, 80, [[50, 0], [100, 0], [100, 80], [50, 80]], [[50, 0], [50, 80]])
+    assert geo.water_side(np.array([[40.0, 40.0]]))[0] == pytest.approx(-10.0)
+
+
 GEOMETRIES = [(AALBORG, "cam-1"), (PIER, "cam-2"), (LEPTON, "cam-3"), (AALBORG, "cam-1-half")]
 
 
