@@ -32,6 +32,7 @@ class Incoming:
     payload: dict[str, Any]
     received: float = field(default_factory=time.perf_counter)  # for the event -> request latency
     received_wall: float = field(default_factory=time.time)
+    raw: str | None = None  # the payload's JSON text as received, stored as is
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Dispatcher:
         opened: list[Opened] = []
         notices: list[tuple[str, str]] = []
         now = time.time()
+        self._locked: set[str] = set()
         with self.store.db.tx():
             for item in batch:
                 self._one(item, now, opened, notices)
@@ -79,7 +81,7 @@ class Dispatcher:
     def _one(self, item: Incoming, now: float, opened: list[Opened], notices: list[tuple[str, str]]) -> None:
         ev = item.payload
         t = epoch(ev["time"])
-        if not self.store.insert_event(ev, t, item.received_wall):
+        if not self.store.insert_event(ev, t, item.received_wall, item.raw):
             self.metrics.duplicates.inc()
             return
         self.metrics.events.labels(ev["kind"]).inc()
@@ -94,7 +96,9 @@ class Dispatcher:
         if category is None:
             return
         drill = bool(ev.get("drill"))
-        self.store.lock_site(ev["site"])
+        if ev["site"] not in self._locked:  # held until this batch's commit
+            self.store.lock_site(ev["site"])
+            self._locked.add(ev["site"])
         since = now - self.cfg.grouping_window_s
         joined = self.store.groupable_incident(ev["site"], category, drill, since,
                                                camera=ev["camera"] if category == "camera" else None)

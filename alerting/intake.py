@@ -89,7 +89,7 @@ def validate_batch(raws: list[tuple[str, bytes]], metrics: Metrics) -> list[Inco
             log.warning("rejected event %s: topic %s does not match site/camera %s/%s",
                         payload["event_id"], topic, payload["site"], payload["camera"])
             continue
-        out.append(Incoming(payload, received=received))
+        out.append(Incoming(payload, received=received, raw=raw.decode() if isinstance(raw, bytes) else raw))
     return out
 
 

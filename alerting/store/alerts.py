@@ -31,14 +31,15 @@ class AlertStore:
             self.db.run("INSERT INTO site_locks (site, n) VALUES (?, 1) ON CONFLICT (site) DO NOTHING", (site,))
             self.db.run("UPDATE site_locks SET n = n + 1 WHERE site = ?", (site,))
 
-    def insert_event(self, event: dict[str, Any], time: float, received_at: float) -> bool:
-        """False when this event id was seen before (a redelivery)."""
+    def insert_event(self, event: dict[str, Any], time: float, received_at: float, raw: str | None = None) -> bool:
+        """False when this event id was seen before (a redelivery). `raw`: the payload as received (valid
+        JSON of `event`), stored as is rather than serialised again."""
         return bool(
             self.db.run(
                 "INSERT INTO events (event_id, site, camera, kind, drill, time, received_at, payload) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
                 (event["event_id"], event["site"], event["camera"], event["kind"], int(bool(event.get("drill"))),
-                 time, received_at, json.dumps(event, separators=(",", ":"))),
+                 time, received_at, raw if raw is not None else json.dumps(event, separators=(",", ":"))),
             )
         )
 
