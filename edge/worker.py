@@ -59,7 +59,6 @@ class CameraRunner:
     camera: Camera
     waiting: deque
     ring: FrameRing
-    recent: deque  # (t, frame) of frames the detector saw, for the snapshot of the exact frame
     watch: DarkCameraWatch
     pipeline: CameraPipeline | None = None
     capture: CameraCapture | None = None
@@ -91,7 +90,7 @@ class EdgeWorker:
             c.id: CameraRunner(
                 camera=c, waiting=deque(maxlen=self.cfg.queue_frames),
                 ring=FrameRing(ring_s, self.cfg.evidence.clip_fps_max),
-                recent=deque(maxlen=64), watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now),
+                watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now),
             )
             for c in chosen
         }
@@ -214,7 +213,6 @@ class EdgeWorker:
         finally:
             runner.stats.detect_s += time.perf_counter() - started
         runner.stats.processed += 1
-        runner.recent.append((cf.t, cf.frame))
         for alert in alerts:
             try:
                 self._raise_alert(runner, alert, cf)
@@ -224,7 +222,10 @@ class EdgeWorker:
 
     def _raise_alert(self, runner: CameraRunner, alert: Alert, cf: CapturedFrame) -> None:
         det, cam = alert.detection, runner.camera
-        frame = min(runner.recent, key=lambda x: abs(x[0] - det.t))[1] if runner.recent else cf.frame
+        # The detection may be about a frame a moment back (a crossing is confirmed after it happened):
+        # the ring holds it (every frame up to clip_fps_max), so the box lands on the picture it came from.
+        nearest = runner.ring.nearest(det.t)
+        frame = nearest[1] if nearest is not None and abs(nearest[0] - det.t) < 1.0 else cf.frame
         event_id = new_event_id()
         jpeg = snapshot_jpeg(frame, cam, det, self.cfg.evidence.snapshot_max_bytes)
         self.evidence.save_snapshot(event_id, jpeg)
