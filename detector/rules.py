@@ -30,6 +30,8 @@ LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 1.8  # person heights: bigger on land is a car, a group merged with a boat, not one person
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
 WATER_MAX_HEIGHT = 0.45  # person heights: head and shoulders, an arm raised
+WATER_MAX_ASPECT = 1.8  # height / width: taller and narrower is an upright body, not a head in the water
+BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
 REFLECTION_RADIUS = 1.6
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes  # person heights between a water blob and the land person it mirrors
 
@@ -116,7 +118,7 @@ class AlertRules:
         # standing body, moving no faster than a runner: gulls are as small as a head but fly at 5+ heights/s.
         sized = self.tuning.water_min_size * e <= height <= LAND_MAX_SIZE * e and tr.box[2] <= LAND_MAX_SIZE * e
         slow = float(np.hypot(*tr.velocity)) <= LAND_MAX_SPEED * e
-        if side in (LAND, EDGE) and sized and slow and tr.hits >= 3:
+        if side == LAND and sized and slow and tr.hits >= 3:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()
             tr.land_height = max(tr.land_height, height / e)
@@ -130,13 +132,17 @@ class AlertRules:
             if tr.crossed_t is None and tr.land_person_t is not None and moved:
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
         elif tr.crossed_t is not None and side == LAND:
-            tr.crossed_t, tr.water_frames = None, 0  # stepped back: it was a wobble at the edge
+            # stepped back: a wobble at the edge; if it had alerted, a new crossing is a new incident
+            tr.crossed_t, tr.water_frames, tr.alerted = None, 0, False
 
     def _decide(self, tr, side, e, ctx, land_people) -> Detection | None:
         if tr.alerted:
             return None
         if tr.crossed_t is not None:
             confirmed = ctx.t - tr.crossed_t >= self.tuning.entry_confirm_s and tr.water_frames >= 2
+            # In the water only head and shoulders show. Someone at the edge whose legs are as cold as the
+            # paving shows only an upper body, which can look 'over the water' from a camera behind them.
+            confirmed = confirmed and self._head_sized(tr, e) and tr.peak >= 0.5 * self.tuning.head_min_sigma
             if tr.land_height < self.tuning.person_min_height:
                 # only a head was seen on land: it must also stop like a body in water does; a gull flies on
                 confirmed = confirmed and float(np.hypot(*tr.velocity)) <= 2 * self.tuning.water_max_speed * e
@@ -171,7 +177,9 @@ class AlertRules:
             return False
         if tr.box[3] < tun.water_min_size * e:  # lower than a head above the water: a duck, a ripple
             return False
-        if tr.box[3] > WATER_MAX_HEIGHT * e:  # taller than head and shoulders: someone standing, not swimming
+        if not self._head_sized(tr, e):
+            return False
+        if tr.box[2] >= 1.5 * tr.box[3] and tr.box[2] <= BIRD_MAX_WIDTH * e:  # small and flat: a bird afloat
             return False
         duration = max(tr.last_t - tr.born_t, 1e-3)
         net = float(np.hypot(*(tr.centroid - tr.start_centroid))) / duration
@@ -191,6 +199,12 @@ class AlertRules:
                 if near and person.peak >= tr.peak and person.box[3] >= tun.person_min_height * pe:
                     return False  # the mirror image of someone standing at the edge
         return True
+
+    @staticmethod
+    def _head_sized(tr: TrackState, e: float) -> bool:
+        """Head and shoulders: not taller than WATER_MAX_HEIGHT (+2 px of blur), not a tall narrow upright."""
+        w, h = float(tr.box[2]), float(tr.box[3])
+        return h <= WATER_MAX_HEIGHT * e + 2 and h <= WATER_MAX_ASPECT * w + 2
 
     def _inside_view(self, tr: TrackState) -> bool:
         """Lost well inside the picture (went under), not at its border (flew or drifted out of view)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_detector_scene import LINE_X, Scene, Thing, fall, run, walk
+from tests.test_detector_scene import LINE_X, Scene, Thing, body_then_head, fall, run, walk
 
 
 def kinds(dets):
@@ -14,7 +14,7 @@ def kinds(dets):
 
 @pytest.mark.parametrize("bits", [8, 16])
 def test_fall_from_land_into_water_alerts_once_within_a_second(bits):
-    dets, results = run(Scene([Thing(fall(120, 60, t_cross=2.0, visible_after=None), (8, 24), 30.0)]), bits)
+    dets, results = run(Scene([Thing(fall(120, 60, t_cross=2.0, visible_after=None), body_then_head(2.0), 30.0)]), bits)
     assert kinds(dets) == ["water_entry"]
     assert 2.0 <= dets[0].t <= 3.0
     assert dets[0].confidence >= 0.5
@@ -25,16 +25,15 @@ def test_fall_from_land_into_water_alerts_once_within_a_second(bits):
 
 def test_crossing_then_vanishing_under_water_still_alerts():
     # visible in the water for only 0.55 s after crossing, then gone (submerged)
-    dets, _ = run(Scene([Thing(fall(120, 60, t_cross=2.0, visible_after=0.55), (8, 24), 30.0)]))
+    dets, _ = run(Scene([Thing(fall(120, 60, t_cross=2.0, visible_after=0.55), body_then_head(2.0), 30.0)]))
     assert kinds(dets) == ["water_entry"]
     assert dets[0].t <= 3.2
 
 
 def test_walking_out_of_the_water_is_not_an_entry():
     # the same track the other way: from the water onto land (a swimmer climbing out) is not a fall
-    path = fall(120, 60, t_cross=2.0, visible_after=None)
-    reverse = lambda t: path(6.0 - t)  # noqa: E731
-    dets, _ = run(Scene([Thing(reverse, (8, 24), 30.0)], seconds=3.0))
+    path, size = fall(120, 60, t_cross=2.0, visible_after=None), body_then_head(2.0)
+    dets, _ = run(Scene([Thing(lambda t: path(6.0 - t), lambda t: size(6.0 - t), 30.0)], seconds=3.0))
     assert "water_entry" not in kinds(dets)
 
 
@@ -126,7 +125,7 @@ def test_nuc_freeze_repeats_are_skipped_and_raise_nothing():
 def test_fall_during_rain_still_alerts_and_rain_alone_does_not():
     dets, _ = run(Scene([], seconds=6.0, rain=0.002, noise_c=0.3))
     assert dets == []
-    dets, _ = run(Scene([Thing(fall(120, 60, 2.0, visible_after=None), (8, 24), 30.0)], rain=0.002, noise_c=0.3))
+    dets, _ = run(Scene([Thing(fall(120, 60, 2.0, visible_after=None), body_then_head(2.0), 30.0)], rain=0.002, noise_c=0.3))
     assert kinds(dets) == ["water_entry"]
 
 

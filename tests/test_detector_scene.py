@@ -35,7 +35,7 @@ class Thing:
     """A warm ellipse: path(t) -> (cx, cy) or None when not visible; size (w, h) px; temperature °C."""
 
     path: Callable[[float], tuple[float, float] | None]
-    size: tuple[float, float]
+    size: tuple[float, float] | Callable[[float], tuple[float, float]]  # (w, h) px, or a function of t
     temp_c: float
     hot_spot_c: float | None = None  # e.g. an engine: a small hotter core
 
@@ -69,7 +69,7 @@ def temperature_frames(scene: Scene):
             if pos is None:
                 continue
             cx, cy = pos
-            w, h = th.size
+            w, h = th.size(t) if callable(th.size) else th.size
             inside = ((xx - cx) / (w / 2)) ** 2 + ((yy - cy) / (h / 2)) ** 2 <= 1.0
             img[inside] = th.temp_c + rng.normal(0, scene.noise_c, int(inside.sum()))
             if th.hot_spot_c is not None:
@@ -106,9 +106,15 @@ def walk(x0: float, y0: float, vx: float, vy: float, t0: float = 0.0, t1: float 
     return lambda t: (x0 + vx * (t - t0), y0 + vy * (t - t0)) if t0 <= t < t1 else None
 
 
+def body_then_head(t_cross: float):
+    """A standing body (8x24) until it has dropped into the water, then only the head (5x5) shows."""
+    return lambda t: (8.0, 24.0) if t < t_cross + 0.5 else (5.0, 5.0)
+
+
 def fall(x0: float, y: float, t_cross: float, into: float = 20.0, visible_after: float | None = 5.0):
     """Walk left towards the edge at 12 px/s, cross it at t_cross, drop `into` px into the water in 0.5 s,
-    then bob there until `visible_after` s after the crossing (None: stays visible)."""
+    then bob there, a head, until `visible_after` s after the crossing (None: stays visible).
+    Use with size=body_then_head(t_cross)."""
 
     def path(t: float):
         if t < t_cross:
@@ -117,7 +123,7 @@ def fall(x0: float, y: float, t_cross: float, into: float = 20.0, visible_after:
             return (LINE_X - into * (t - t_cross) / 0.5, y + 10 * (t - t_cross))
         if visible_after is not None and t > t_cross + visible_after:
             return None
-        return (LINE_X - into + np.sin(3 * t), y + 5)
+        return (LINE_X - into + np.sin(3 * t), y + 10)
 
     return path
 
