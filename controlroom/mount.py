@@ -17,6 +17,7 @@ from typing import Any
 from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.controlroom.backend_alerting import AlertingBackend
 from quaywatch.controlroom.camera_feed import CameraFeed
+from quaywatch.controlroom.metrics import register as register_metrics
 from quaywatch.controlroom.router import create_router
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: st
                               in_service_since=cfg.in_service_since.timestamp() if cfg.in_service_since else None,
                               ).start()
     backend.camera_feed = start_camera_feed(backend, site, cfg)  # type: ignore[attr-defined]
+    registry = getattr(getattr(service, "metrics", None), "registry", None)
+    if registry is not None:
+        register_metrics(registry)
     service.app.include_router(create_router(backend, cfg, prefix=prefix, site_file=site_file), prefix=prefix)
     log.info("control room on %s/", prefix)
     return backend
