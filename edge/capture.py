@@ -45,7 +45,7 @@ class CaptureStats:
     camera_id: str
     state: State
     fps: float  # measured over the last few seconds of delivered frames
-    decode_ms: float  # mean time to read+decode one frame, recent frames
+    decode_ms: float  # mean wall time decoding one frame (not the network wait), recent frames; grows when CPU is contended
     frames: int  # delivered to on_frame
     dropped: int  # read but not delivered: a frozen picture's repeats (short repeats are delivered)
     reconnects: int  # successful re-opens after a failure
