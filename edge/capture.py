@@ -150,8 +150,8 @@ class CameraCapture:
             while not self._stop.is_set():
                 try:
                     self._source.open()
-                except SourceError as exc:
-                    self._failed(f"cannot open {self._source.description}: {exc}", opening=True)
+                except Exception as exc:  # SourceError, or a camera answering something no driver expected
+                    self._failed(f"cannot open {self._source.description}: {_why(exc)}", opening=True)
                     self._stop.wait(delay)
                     delay = min(delay * 2, self.config.reconnect_max_s)
                     continue
@@ -197,9 +197,9 @@ class CameraCapture:
                 raw = self._source.read()
             except EndOfStream:
                 raise
-            except SourceError as exc:
+            except Exception as exc:  # a read error, or a driver surprised by what the camera sent: reconnect
                 if not self._stop.is_set():
-                    self._failed(f"{self._source.description}: {exc}", opening=False)
+                    self._failed(f"{self._source.description}: {_why(exc)}", opening=False)
                 return fresh
             now = time.monotonic()
             previous = self._picture
@@ -285,6 +285,11 @@ class CameraCapture:
             self._source.close()
         except Exception as exc:
             log.debug("%s: close: %s", self._source.description, exc)
+
+
+def _why(exc: Exception) -> str:
+    """A source's own errors are already clear and redacted; anything else gets its type and is redacted."""
+    return str(exc) if isinstance(exc, SourceError) else redact(f"{type(exc).__name__}: {exc}")
 
 
 def _same_picture(a: RawFrame, b: RawFrame, max_diff: float, same_session: bool) -> bool:

@@ -72,15 +72,17 @@ def test_frozen_picture_from_a_live_camera_is_degraded_then_offline(tmp_path, mo
 
 
 class ScriptedSource:
-    """A source that fails in the ways a driver can: errors on open, then frames, then a bug."""
+    """A source that fails in the ways a driver can: refused at first, then frames, then an exception no
+    driver expected (a camera sending something odd), then frames again after reconnecting."""
 
     live = True
     nominal_fps = 9.0
     description = "scripted"
 
-    def __init__(self):
+    def __init__(self, total: int = 12):
         self.opens = 0
         self.reads = 0
+        self.total = total
 
     def open(self):
         self.opens += 1
@@ -89,9 +91,13 @@ class ScriptedSource:
 
     def read(self):
         self.reads += 1
-        if self.reads > 5:
-            raise RuntimeError("a bug in a driver")
-        return RawFrame(float(self.reads), np.full((4, 4), self.reads * 10, np.uint8), float(self.reads))
+        if self.reads == 6:
+            raise RuntimeError("odd reply from rtsp://admin:hunter2@cam.invalid/x")
+        if self.reads > self.total:
+            from quaywatch.edge.sources.base import EndOfStream
+
+            raise EndOfStream("done")
+        return RawFrame(self.reads / 9, np.full((4, 4), self.reads * 10, np.uint8), None)
 
     def close(self):
         pass
@@ -100,16 +106,18 @@ class ScriptedSource:
         pass
 
 
-def test_nothing_escapes_the_thread():
+def test_nothing_escapes_the_thread_and_it_reconnects():
     got = Collector()
     src = ScriptedSource()
     cap = CameraCapture(camera("rtsp://cam.invalid/x", password_env=None), WATCHDOG, got.frame, got.state,
                         source=src).start()
     assert cap.finished.wait(10)
-    assert got.states() == ["offline", "online", "offline"]
+    assert got.states() == ["offline", "online", "degraded", "online", "offline"]
     assert "connection refused" in got.health[0].reason
-    assert "capture crashed: RuntimeError" in got.health[-1].reason
-    assert len(got.frames) == 5 and cap.stats().errors == 1
+    assert "RuntimeError: odd reply" in got.health[2].reason and "hunter2" not in got.health[2].reason
+    assert len(got.frames) == 11 and src.opens == 3
+    stats = cap.stats()
+    assert (stats.errors, stats.reconnects) == (2, 1)
 
 
 class NucPause(ScriptedSource):

@@ -30,7 +30,7 @@ class OnvifSource:
             self.device = query_device(self._url, self._password, profile=self._config.onvif_profile,
                                        timeout_s=self._config.open_timeout_s)
         except OnvifError as exc:
-            text = str(exc)
+            text = str(exc).removeprefix(f"{self.description}: ")  # the capture names the camera already
             raise (SourceTimeout if "no ONVIF answer" in text else SourceError)(text) from None
         rtsp = RtspSource(self.device.stream_uri, self._config, user=self.target.user, password=self._password,
                           description=f"{self.description} ({self.device.profile.token})")
