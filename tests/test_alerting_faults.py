@@ -147,3 +147,42 @@ def test_no_delivery_confirmation_escalates_early_and_transient_failure_is_resen
     trail = httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=5).json()["transitions"]
     assert any("no delivery confirmation" in (t["note"] or "") for t in trail)
     assert metric(svc, 'quaywatch_alerting_delivery_status_total{status="delivered"}') == 1
+
+
+def test_two_instances_share_the_stream_and_never_page_twice(tmp_path, mosquitto, twilio):
+    from tests.peers import AlertingProcess
+
+    store = f"sqlite:///{tmp_path}/shared.db"
+    policy = {"grouping_window_s": 0, "policies": {"water": {"steps": [
+        {"after_s": 0, "notify": ["police"], "channel": "sms"}]}}}
+    nodes = [AlertingProcess(tmp_path / f"node{i}", mosquitto.port,
+                             {"alerting": {**policy, "instance_id": f"alerting-{i}"}}, twilio.url, store_url=store)
+             for i in (1, 2)]
+    try:
+        for n in nodes:
+            n.start()
+        events = [event(camera="cam-1" if i % 2 else "cam-2") for i in range(12)]
+        for ev in events:
+            publish(mosquitto.port, [ev], camera=ev["camera"])
+            time.sleep(0.05)
+        wait_until(lambda: len(sms(twilio)) >= 12, what="12 pages")
+        time.sleep(1.5)
+        assert len(sms(twilio)) == 12  # one incident and one page per event, however the two nodes split them
+        taken = [metric(n, "quaywatch_alerting_events_total") for n in nodes]
+        assert sum(taken) == 12 and min(taken) > 0, taken  # the shared subscription split the stream
+        assert len(incidents(nodes[0])) == 12
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def test_events_published_while_the_service_is_down_are_paged_when_it_returns(alerting, mosquitto, twilio):
+    svc = alerting(ONE_STEP)  # subscribes once: the broker now keeps its persistent session
+    svc.kill()
+    publish(mosquitto.port, [event()])
+    time.sleep(0.5)
+    assert sms(twilio) == []
+    svc.start()
+    wait_until(lambda: sms(twilio, POLICE), what="queued event paged after restart")
+    time.sleep(0.5)
+    assert len(sms(twilio)) == 1 and len(incidents(svc)) == 1
