@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -131,3 +134,20 @@ def test_sim_source_directly_fast():
         cap.stop()
     assert got.frames[0].frame.shape == (288, 384)
     assert [round(f.t * 9) for f in got.frames[:20]] == list(range(20))  # scene time in fast mode
+
+
+def test_sigterm_stops_the_whole_camera(tmp_path):
+    sim = CameraSim(tmp_path / "sim").start()
+    proc = sim.process.proc
+    proc.send_signal(signal.SIGTERM)  # to the camera-sim only, not its group: it must take its RTSP child along
+    assert proc.wait(10) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # anyone left in the group?
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the RTSP server outlived the camera-sim")
+    sim.stop()
