@@ -61,8 +61,8 @@ class DetectorTuning(BaseModel):
         default=0.9, gt=0, description="a body in the water is at most this big (box side), person heights; bigger = boat"
     )
     water_min_size: float = Field(
-        default=0.12, ge=0, description="a body in the water stands at least this tall (box height), person heights: "
-                                        "a head is ~0.15; a duck or a ripple is lower"
+        default=0.15, ge=0, description="a body in the water stands at least this tall (box height, +1 px), person "
+                                        "heights: a head is 0.13-0.2; a duck (0.12) or a ripple is lower"
     )
     water_max_speed: float = Field(
         default=0.7, gt=0, description="a body in the water moves at most this fast, person heights per second (boats, gulls faster)"

@@ -143,6 +143,9 @@ class AlertRules:
             # In the water only head and shoulders show. Someone at the edge whose legs are as cold as the
             # paving shows only an upper body, which can look 'over the water' from a camera behind them.
             confirmed = confirmed and self._head_sized(tr, e) and tr.peak >= 0.5 * self.tuning.head_min_sigma
+            # and what went in is no bigger than what stood on land (a walker's blob growing over the edge as
+            # he comes closer is not a fall)
+            confirmed = confirmed and tr.box[3] <= 1.25 * max(tr.land_height, self.tuning.water_min_size) * e + 2
             if tr.land_height < self.tuning.person_min_height:
                 # only a head was seen on land: it must also stop like a body in water does; a gull flies on
                 confirmed = confirmed and float(np.hypot(*tr.velocity)) <= 2 * self.tuning.water_max_speed * e
@@ -175,7 +178,7 @@ class AlertRules:
         side = float(max(tr.box[2], tr.box[3]))
         if side > tun.water_max_size * e:  # boat, or a big warm patch
             return False
-        if tr.box[3] < tun.water_min_size * e:  # lower than a head above the water: a duck, a ripple
+        if tr.box[3] < tun.water_min_size * e + 1:  # lower than a head above the water (+ blur): duck, ripple
             return False
         if not self._head_sized(tr, e):
             return False
