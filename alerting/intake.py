@@ -128,6 +128,10 @@ class Intake:
                     await self._consume(client, stop)
             except aiomqtt.MqttError as exc:
                 log.warning("intake: broker %s:%d: %s; reconnecting in %.1fs", self.host, self.port, exc, delay)
+            except Exception:
+                # e.g. the store refused a commit: nothing of the batch was acked, so after reconnecting
+                # the broker delivers it again. Never let intake die with the service still up.
+                log.exception("intake: handling a batch failed; reconnecting for redelivery in %.1fs", delay)
             finally:
                 self.metrics.mqtt_connected.set(0)
                 self.connected.clear()
