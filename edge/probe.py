@@ -48,6 +48,9 @@ def probe(source: str, *, password: str | None = None, profile: str | None = Non
         report["stream_uri"] = redact(source, password)
     elif scheme == "sim":
         stream = SimSource(source, realtime=True)
+    elif scheme not in ("file", ""):
+        raise QuaywatchError(f"{redact(source, password)}: unknown source scheme {scheme!r}; use onvif://, "
+                             "rtsp://, rtsps://, sim:// or a clip path")
     else:
         path = urlsplit(source).path if source.startswith("file://") else source
         stream = ReplaySource(path, realtime=True)
@@ -65,7 +68,7 @@ def _measure(stream: FrameSource, frames: int) -> dict:
     try:
         stream.open()
     except SourceError as exc:
-        raise QuaywatchError(f"{stream.description}: {exc}") from None
+        raise QuaywatchError(_named(stream, exc)) from None
     opened = time.monotonic()
     got: list[tuple[float, RawFrame]] = []
     try:
@@ -75,7 +78,7 @@ def _measure(stream: FrameSource, frames: int) -> dict:
             except SourceError as exc:
                 if got:
                     break  # a short clip: measure what there is
-                raise QuaywatchError(f"{stream.description}: {exc}") from None
+                raise QuaywatchError(_named(stream, exc)) from None
     finally:
         stream.close()
     first = got[0][1].frame
@@ -89,6 +92,11 @@ def _measure(stream: FrameSource, frames: int) -> dict:
         "first_frame_s": round(got[0][0] - started, 3),
         "_first_frame": first,
     }
+
+
+def _named(stream: FrameSource, exc: Exception) -> str:
+    text = str(exc)
+    return text if text.startswith(stream.description) else f"{stream.description}: {text}"
 
 
 def _fps(got: list[tuple[float, RawFrame]]) -> float | None:
