@@ -234,12 +234,22 @@ class CameraCapture:
                         self._last_reconnect_s = round(now - self._outage_since, 3)
                         self._outage_since = None
             if new_picture and self._state != "online":
+                self._check_resolution(raw.frame)
                 self._set_state("online", f"{self._source.description}: frames arriving")
             try:
                 self._on_frame(CapturedFrame(index, raw.t, raw.frame))
             except Exception:
                 log.exception("%s: on_frame failed (frame %d dropped)", self.camera.id, index)
         return fresh
+
+    def _check_resolution(self, frame: np.ndarray) -> None:
+        """The water polygon and quay line are in the configured resolution's pixels: say so when the
+        stream disagrees (a camera reconfigured, or the wrong ONVIF profile)."""
+        want = self.camera.resolution
+        got = (frame.shape[1], frame.shape[0])
+        if want is not None and tuple(want) != got:
+            log.warning("%s: the stream is %dx%d but the site config says %dx%d: the water polygon and quay line "
+                        "are drawn for %dx%d", self.camera.id, *got, *want, *want)
 
     def _frozen_repeats(self) -> int:
         if self.config.frozen_repeats:
