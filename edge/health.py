@@ -20,9 +20,12 @@ class HealthEvent:
 
 
 class DarkCameraWatch:
-    def __init__(self, camera_id: str, offline_after_s: float, now: float):
+    def __init__(self, camera_id: str, offline_after_s: float, now: float, startup_grace_s: float = 0.0):
+        """`startup_grace_s`: extra time before the first frame ever, for the camera to be opened
+        (ONVIF + RTSP set-up takes seconds): a camera still connecting is not yet a blind camera."""
         self.camera_id = camera_id
         self.offline_after_s = offline_after_s
+        self.startup_grace_s = startup_grace_s
         self.state = "starting"
         self.reason = "waiting for the first frame"
         self._last_frame = None  # epoch of the latest delivered frame
@@ -46,7 +49,8 @@ class DarkCameraWatch:
             last = self._last_frame
             dark_since = last if last is not None else self._since
             dark_for = now - dark_since
-            if not self._raised and dark_for >= self.offline_after_s:
+            limit = self.offline_after_s + (self.startup_grace_s if last is None else 0.0)
+            if not self._raised and dark_for >= limit:
                 self._raised = True
                 what = "no frame since the worker started" if last is None else f"no fresh frame for {dark_for:.0f} s"
                 return HealthEvent("camera_offline", now, f"camera {self.camera_id} is dark: {what} ({self.reason})")

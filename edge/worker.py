@@ -90,7 +90,7 @@ class EdgeWorker:
             c.id: CameraRunner(
                 camera=c, waiting=deque(maxlen=self.cfg.queue_frames),
                 ring=FrameRing(ring_s, self.cfg.evidence.clip_fps_max),
-                watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now),
+                watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now, self.cfg.capture.open_timeout_s),
             )
             for c in chosen
         }

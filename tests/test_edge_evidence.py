@@ -114,3 +114,13 @@ def test_dark_camera_raises_offline_once_then_online_when_frames_return():
     assert watch.check(1012.0) is None
     ev = watch.check(1016.5)  # frames stopped again at 1011
     assert ev.kind == "camera_offline" and "no fresh frame for 6 s" in ev.message
+
+
+def test_a_camera_still_connecting_gets_its_open_timeout_before_it_counts_as_dark():
+    watch = DarkCameraWatch("cam-1", offline_after_s=5, now=1000.0, startup_grace_s=4)
+    assert watch.check(1008.9) is None
+    assert watch.check(1009.0).kind == "camera_offline"
+    late = DarkCameraWatch("cam-2", offline_after_s=5, now=1000.0, startup_grace_s=4)
+    late.frame(1003.0)  # once it has sent a frame, the grace is over: 5 s of silence is dark
+    assert late.check(1007.9) is None
+    assert late.check(1008.1).kind == "camera_offline"
