@@ -66,7 +66,15 @@ def _first_camera(site: str) -> str:
 
 def write_sheet(spec: ClipSpec, out: str, n: int = 12) -> None:
     """12 frames around the first event (or the middle of a negative), every second frame."""
+    from quaywatch.simulator.falls import Fall
+
     sim = simulation(spec)
     centre = sim.script.events[0].t if sim.script.events else spec.seconds / 2
     picked = [(t, f) for t, f in sim.frames() if centre - 1.5 <= t <= centre + 6.0]
-    contact_sheet(picked[:: max(1, len(picked) // n)][:n], out, cols=4, lines=[sim.geo.quay_line])
+    crop, scale = None, 2.0
+    falls = sorted((a for a in sim.script.actors if isinstance(a, Fall)), key=lambda f: f.entry_t)
+    if falls:  # zoom in on the first fall: three body heights around where it lands
+        (x, y), r = falls[0].landing.astype(int), int(3 * falls[0].h)
+        crop, scale = (x - r, y - r, x + r, y + r), max(2.0, 240 / (2 * r))
+    contact_sheet(picked[:: max(1, len(picked) // n)][:n], out, cols=4, scale=scale, lines=[sim.geo.quay_line],
+                  crop=crop)

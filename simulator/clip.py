@@ -65,8 +65,15 @@ def simulation(spec: ClipSpec) -> Simulation:
             plate = load_aalborg_plate(spec.plate)
         except (FileNotFoundError, ValueError) as exc:
             raise QuaywatchError(str(exc)) from None
+    place = spec.place
+    if plate is not None:
+        # On the real frame only the lower-left is water (the far end of the polygon is buildings there):
+        # keep swimmers, ducks and falls where the plate shows water.
+        geo.water_mask &= plate[1]
+        if place is None:
+            place = float(np.random.default_rng([spec.seed, 7]).uniform(0.45, 0.9))
     try:
-        script = build_script(spec.scenario, geo, climate, rng, spec.seconds, spec.fps, spec.place)
+        script = build_script(spec.scenario, geo, climate, rng, spec.seconds, spec.fps, place)
     except NoRoom as exc:
         raise QuaywatchError(f"camera {spec.camera!r}: {exc}") from None
     except ValueError as exc:
@@ -103,6 +110,6 @@ def write_clip(spec: ClipSpec, out: str | Path, description: str | None = None,
     site_rel = os.path.relpath(site_file(spec.site), (final_dir or out.parent).resolve())
     truth = GroundTruth(site=site_rel, camera=spec.camera, events=sim.script.events,
                         description=description or describe(sim), scenario=spec.scenario, seed=spec.seed,
-                        tags=sorted(set(sim.script.tags)))
+                        tags=sorted(set(sim.script.tags) | ({"aalborg-plate"} if spec.plate else set())))
     sidecar_for(out).write_text(json.dumps(truth.model_dump(exclude_none=True), indent=2) + "\n", encoding="utf-8")
     return sim, truth

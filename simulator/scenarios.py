@@ -167,8 +167,9 @@ def _fall_nuc(s, geo, rng, c, fps, place=None):
 
 def _two_falls(s, geo, rng, c, fps, place=None):
     _busy(s, geo, rng, c, 2)
-    add_fall(s, geo, rng, c, rng.uniform(0.15, 0.25) * s.seconds, u=0.3)
-    add_fall(s, geo, rng, c, rng.uniform(0.6, 0.7) * s.seconds, u=0.7)
+    u1, u2 = (0.3, 0.7) if place is None else (place, min(place + 0.25, 0.95))
+    add_fall(s, geo, rng, c, rng.uniform(0.15, 0.25) * s.seconds, u=u1)
+    add_fall(s, geo, rng, c, rng.uniform(0.6, 0.7) * s.seconds, u=u2)
 
 
 def _fall_agc(s, geo, rng, c, fps, place=None):
