@@ -41,7 +41,7 @@ SHOWN = ("DRY-RUN", "ALERT", " offline", " ERROR ", " WARNING ", "error:", "Trac
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole system on embedded defaults (Ctrl-C stops it)")
     p.add_argument("--dir", default="var/demo", help="working directory for the demo's databases and logs")
-    p.add_argument("--port", type=int, default=8080, help="control room port (a free one if it is taken)")
+    p.add_argument("--port", type=int, default=8080, help="control room port (0 or taken: a free one)")
     p.add_argument("--seconds", type=float, default=None, help="stop by itself after this long")
     p.add_argument("--replay", action="store_true", help="only replay fall fixtures and print their alerts")
     p.add_argument("--clips", type=int, default=4, help="with --replay: how many fixture clips")
@@ -76,12 +76,12 @@ def run_live(args: argparse.Namespace) -> int:
     started = time.monotonic()
     broker = broker_part(base)
     cameras = [camera_part(cam) for cam in site["cameras"] if str(cam["source"]).startswith("sim://")]
-    web_port = args.port if not port_open(args.port) else free_port()
+    web_port = free_port() if args.port == 0 or port_open(args.port) else args.port
     site["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
     site["alerting"]["store_url"] = f"sqlite:///{base / 'alerts.db'}"
     site["alerting"]["web"] = {"host": "127.0.0.1", "port": web_port}
     site.setdefault("controlroom", {})["users_db"] = str(base / "users.db")
-    site.setdefault("edge", {})["data_dir"] = str(base / "edge")
+    site.setdefault("edge", {}).update(data_dir=str(base / "edge"), evidence={"http_port": free_port()})
     site_from_dict(site, "demo site")  # the rewritten site must still be valid
     site_path = base / "site.yaml"
     site_path.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -37,6 +37,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the supervisor dies, even by SIGKILL, so no part
+    outlives the command that started it (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 @dataclass
 class Part:
     name: str
@@ -81,6 +90,7 @@ class Supervisor:
         part.process = subprocess.Popen(
             part.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, **part.env, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_die_with_parent,
         )
         threading.Thread(target=self._pump, args=(part, part.process), daemon=True, name=f"out-{part.name}").start()
 
