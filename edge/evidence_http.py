@@ -3,15 +3,18 @@
     GET /evidence/<event_id>.mp4   the clip (waits while it is still being recorded)
     GET /evidence/<event_id>.jpg   the snapshot
     GET /healthz                   200 "ok"
+    GET /stats                     the worker's per-camera stats as JSON (frames, drops, detect time, link)
 
 Threaded, so a request waiting for a clip that is still recording blocks nobody else.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,9 +27,10 @@ TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg"}
 
 
 class EvidenceServer:
-    def __init__(self, store: EvidenceStore, host: str, port: int, public_url: str | None = None):
+    def __init__(self, store: EvidenceStore, host: str, port: int, public_url: str | None = None,
+                 stats: Callable[[], dict] | None = None):
         self.store = store
-        handler = type("Handler", (_Handler,), {"store": store})
+        handler = type("Handler", (_Handler,), {"store": store, "stats": staticmethod(stats or dict)})
         try:
             self._httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -54,11 +58,14 @@ class EvidenceServer:
 
 class _Handler(BaseHTTPRequestHandler):
     store: EvidenceStore
+    stats: Callable[[], dict]
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
             return self._send(HTTPStatus.OK, b"ok\n", "text/plain")
+        if self.path == "/stats":
+            return self._send(HTTPStatus.OK, json.dumps(self.stats()).encode(), "application/json")
         m = ROUTE.match(self.path.split("?", 1)[0])
         if not m:
             return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")

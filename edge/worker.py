@@ -100,7 +100,7 @@ class EdgeWorker:
         self.evidence = EvidenceStore(self.data_dir / "evidence", self.cfg.evidence)
         ev = self.cfg.evidence
         port = ev.http_port if evidence_port is None else evidence_port
-        self.server = EvidenceServer(self.evidence, ev.http_host, port, ev.public_url)
+        self.server = EvidenceServer(self.evidence, ev.http_host, port, ev.public_url, stats=lambda: self.stats())
         self._ready: queue.Queue[CameraRunner | None] = queue.Queue()
         self._stop = threading.Event()
         self._pool: list[threading.Thread] = []

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import numpy as np
 import yaml
@@ -164,6 +165,9 @@ def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(m
             assert s["processed"] + s["dropped"] == delivered
             assert not r.waiting
         assert sum(s["dropped"] for s in stats.values()) > 0, "one thread kept up with six fast cameras?"
+        with urllib.request.urlopen(f"{worker.server.base_url}/stats", timeout=5) as resp:
+            served = json.loads(resp.read())
+        assert served["cameras"]["cam-0"]["processed"] == stats["cam-0"]["processed"]
         print("\n" + ", ".join(f"{c}: {s['processed']} processed / {s['dropped']} dropped"
                                for c, s in stats.items()))
     finally:
