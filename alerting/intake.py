@@ -32,8 +32,11 @@ SHARE_GROUP = "quaywatch-alerting"
 MAX_BATCH = 500
 
 
-def events_topic(prefix: str, site: str) -> str:
-    return f"$share/{SHARE_GROUP}/{prefix}/{site}/+/events"
+def events_topic(prefix: str, site: str, shared: bool = True) -> str:
+    """Shared so two instances split the stream; the embedded broker (amqtt) knows no `$share`, and with
+    it there is only ever one instance on the machine anyway."""
+    topic = f"{prefix}/{site}/+/events"
+    return f"$share/{SHARE_GROUP}/{topic}" if shared else topic
 
 
 def reject_reason(exc: WireError) -> str:
@@ -95,10 +98,11 @@ def validate_batch(raws: list[tuple[str, bytes]], metrics: Metrics) -> list[Inco
 
 class Intake:
     def __init__(self, mqtt: MqttConfig, host: str, port: int, site_id: str, client_id: str, metrics: Metrics,
-                 handle: Callable[[list[Incoming]], Awaitable[None]], password: str | None = None):
+                 handle: Callable[[list[Incoming]], Awaitable[None]], password: str | None = None,
+                 shared: bool = True):
         self.mqtt = mqtt
         self.host, self.port = host, port
-        self.topic = events_topic(mqtt.topic_prefix, site_id)
+        self.topic = events_topic(mqtt.topic_prefix, site_id, shared)
         self.client_id = client_id
         self.metrics = metrics
         self.handle = handle
