@@ -27,7 +27,8 @@ LAND, EDGE, WATER = "land", "edge", "water"
 INCIDENT_RADIUS = 3.0  # person heights
 INCIDENT_DRIFT = 0.5  # person heights per second unseen
 LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
-LAND_MAX_SIZE = 1.8  # person heights: bigger on land is a car, a group merged with a boat, not one person
+LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat along the quay; generous,
+# because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
 WATER_MAX_HEIGHT = 0.45  # person heights: head and shoulders, an arm raised
 WATER_MAX_ASPECT = 1.8  # height / width: taller and narrower is an upright body, not a head in the water

@@ -115,7 +115,8 @@ class Tracker:
         dt = np.array([t - tr.last_t for tr in self.tracks])
         predicted = c + v * dt[:, None]
         e = self.geo.person_height(c[:, 1])
-        gate = np.maximum(self.gate * e, 4.0) * np.maximum(1.0, dt * 9.0) ** 0.5 + 0.5 * np.hypot(*v.T) * dt
+        # No growth with time unseen: a track that waits for its object must not grab a neighbour instead.
+        gate = np.maximum(self.gate * e, 4.0) + 0.5 * np.hypot(*v.T) * dt
         d = np.hypot(*(predicted[:, None, :] - blobs.centroid[None, :, :]).transpose(2, 0, 1))
         return d / gate[:, None]
 
