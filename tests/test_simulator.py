@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,9 +18,11 @@ from quaywatch.simulator.clip import ClipSpec, simulation
 from quaywatch.simulator.falls import Fall, Swimmer
 from quaywatch.simulator.geometry import SceneGeometry
 from quaywatch.simulator.live import LiveScene
+from quaywatch.simulator.people import BodyLook, Person, Track
 from quaywatch.simulator.scenarios import build_script
 from quaywatch.simulator.scenes import SCENES, scene_geometry
 from quaywatch.simulator.sensor import KELVIN_0C
+from quaywatch.simulator.stage import Stage
 from quaywatch.simulator.suites import AALBORG, FIXTURE_LIST, FIXTURES, LEPTON, PIER, heldout
 from tests.peers import REPO, require_shared
 
@@ -181,6 +184,28 @@ def test_people_near_the_aalborg_quay_are_the_size_of_real_ones():
     # LTD dataset: people near the quay edge ~9x24 px, around the middle of the image
     assert 20 <= geo.person_px(150) <= 28
     assert geo.person_px(30) < geo.person_px(250)  # perspective: smaller far away
+
+
+def test_a_rendered_person_near_the_aalborg_quay_is_about_9_by_24_px():
+    geo = scene_geometry("aalborg")
+    climate = make_climate(np.random.default_rng(0), "winter")
+    stage = Stage(geo, climate, geo.water_mask)
+    stage.field = np.full((geo.height, geo.width), climate.quay_c, np.float32)
+    feet = np.array([110.0, 160.0])  # on the quay, a few px from the edge
+    Person(Track(np.array([0.0, 1.0]), np.stack([feet, feet])), BodyLook(climate.clothes_c, climate.skin_c)).draw(stage, 0.5)
+    ys, xs = np.nonzero(stage.field > climate.quay_c + 1.0)
+    w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    assert 6 <= w <= 12 and 20 <= h <= 30, (w, h)
+
+
+def test_synthetic_water_is_darker_than_the_quay_like_the_real_aalborg_frame():
+    real = require_shared("data/real/aalborg-ltd/busy_quay_20200816_0028.jpg")
+    img = cv2.imread(str(real), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(real.parent / "mask_water_and_ropes.png"), cv2.IMREAD_GRAYSCALE) < 128
+    assert np.median(img[mask]) < np.median(img[~mask])
+    sim = simulation(ClipSpec("quiet", AALBORG, "cam-1", 2, 0.5, FPS, 8))
+    _, frame = next(iter(sim.frames()))
+    assert np.median(frame[sim.geo.water_mask]) < np.median(frame[~sim.geo.water_mask])
 
 
 def test_aalborg_plate_renders_on_the_real_frame():
