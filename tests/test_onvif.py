@@ -37,6 +37,13 @@ def test_device_profiles_and_stream_uri_through_ws_security(sim):
     assert picture.shape == (144, 192)
 
 
+def test_a_configured_profile_wins(sim):
+    dev = query_device(sim.onvif_url + "?profile=sub_jpeg", sim.password, timeout_s=20)
+    assert dev.profile.token == "sub_jpeg" and dev.stream_uri.endswith("/sub")
+    with pytest.raises(OnvifError, match="no profile 'thermal-2'; it has: sub_jpeg, main_h264"):
+        query_device(sim.onvif_url, sim.password, profile="thermal-2", timeout_s=20)
+
+
 def test_the_raw_client_works_too(sim):
     """The onvif package as documented (ONVIFCamera, update_xaddrs, services), no wrapper of ours."""
     from onvif import ONVIFCamera
