@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--onvif-port", type=int, default=8000, help="ONVIF HTTP port (8000)")
     p.add_argument("--discovery-port", type=int, default=0,
                    help="answer WS-Discovery probes on this UDP port of --host (0: off; 3702 is the standard)")
+    p.add_argument("--advertise", default="", help="host to put in the stream/snapshot URLs (default: --host)")
     p.add_argument("--user", default="admin")
     p.add_argument("--password-env", default="QUAYWATCH_CAMERA_PASSWORD",
                    help="environment variable holding the password (unset: no authentication)")
@@ -68,7 +69,7 @@ def _camera_sim(args: argparse.Namespace) -> int:
     opts = CamSimOptions(host=args.host, rtsp_port=args.port, onvif_port=args.onvif_port,
                          discovery_port=args.discovery_port, user=args.user,
                          password=os.environ.get(args.password_env, ""), clock_offset_s=args.clock_offset,
-                         name=args.name)
+                         name=args.name, advertise=args.advertise)
     return asyncio.run(serve(opts, producer))
 
 

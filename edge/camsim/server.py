@@ -37,6 +37,11 @@ class CamSimOptions:
     password: str = ""  # empty: ONVIF and RTSP accept anyone
     clock_offset_s: float = 0.0
     name: str = "camera-sim"
+    advertise: str = ""  # host put in the URLs the camera hands out; default --host (127.0.0.1 if a wildcard)
+
+    @property
+    def public_host(self) -> str:
+        return self.advertise or (self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
 
 
 class Feeder(threading.Thread):
@@ -93,7 +98,7 @@ def device_model(opts: CamSimOptions, producer: FrameProducer) -> DeviceModel:
     ]
     return DeviceModel(
         user=opts.user, password=opts.password,
-        http_base=f"http://{opts.host}:{opts.onvif_port}", rtsp_base=f"rtsp://{opts.host}:{opts.rtsp_port}",
+        http_base=f"http://{opts.public_host}:{opts.onvif_port}", rtsp_base=f"rtsp://{opts.public_host}:{opts.rtsp_port}",
         profiles=profiles, model=f"SimThermal {w}x{h}", clock_offset_s=opts.clock_offset_s,
     )
 
@@ -123,7 +128,8 @@ async def serve(opts: CamSimOptions, producer: FrameProducer) -> int:
                 raise QuaywatchError(
                     f"cannot answer WS-Discovery on udp {opts.host}:{opts.discovery_port}: {exc.strerror}") from None
         print(f"camera-sim: {producer.description} {producer.width}x{producer.height}@{producer.fps:g} fps\n"
-              f"  rtsp  {rtsp.url}\n  onvif onvif://{opts.user}@{opts.host}:{opts.onvif_port}"
+              f"  rtsp  rtsp://{opts.public_host}:{opts.rtsp_port}{rtsp.path}\n"
+              f"  onvif onvif://{opts.user}@{opts.public_host}:{opts.onvif_port}"
               + ("" if opts.password else " (no password: anyone may connect)")
               + (f"\n  discovery udp {opts.host}:{opts.discovery_port} (unicast)" if opts.discovery_port else ""),
               flush=True)
