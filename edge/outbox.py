@@ -9,6 +9,7 @@ while detection threads write.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class Outbox:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._lockf = self._exclusive(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -63,6 +65,21 @@ class Outbox:
         self._lock = threading.Lock()
         self.added = 0
         self.acked = 0
+
+    @staticmethod
+    def _exclusive(path: Path):
+        """One worker per outbox: two would both send (and both delete) the same events."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lockf = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the outbox's life
+        try:
+            fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lockf.close()
+            raise QuaywatchError(
+                f"{path}: another edge worker is already using this outbox; give each worker its own "
+                "edge.data_dir (or --data-dir)"
+            ) from None
+        return lockf
 
     def put(self, event_id: str, topic: str, payload: bytes, created: float) -> bool:
         """Durably store one event; False when the id is already there (a repeat is not stored twice)."""
@@ -121,3 +138,4 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._lockf.close()  # releases the flock

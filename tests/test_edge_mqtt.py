@@ -132,6 +132,16 @@ def test_edge_restart_resends_what_the_broker_never_acknowledged(tmp_path):
         shutil.rmtree(broker.dir, ignore_errors=True)
 
 
+def test_two_workers_cannot_share_one_outbox(tmp_path):
+    from quaywatch.errors import QuaywatchError
+
+    first = Outbox(tmp_path / "o.db")
+    with pytest.raises(QuaywatchError, match="another edge worker is already using this outbox"):
+        Outbox(tmp_path / "o.db")
+    first.close()
+    Outbox(tmp_path / "o.db").close()  # free again once the first has gone
+
+
 def test_outbox_refuses_a_repeated_event_id(tmp_path):
     outbox = Outbox(tmp_path / "o.db")
     eid, wire = fall(1)
