@@ -34,7 +34,7 @@ class DetectorTuning(BaseModel):
         default=5.0, gt=0, description="a pixel is warm when it is this many water-noise sigmas above its background"
     )
     head_min_sigma: float = Field(
-        default=13.0, gt=0,
+        default=14.0, gt=0,
         description="a body in the water stands at least this many water-noise sigmas above its background "
                     "(a head in water is tens of sigmas; lamp reflections and ripples are a few)",
     )

@@ -25,13 +25,14 @@ from quaywatch.detector.types import AlertKind, Detection
 
 LAND, EDGE, WATER = "land", "edge", "water"
 INCIDENT_RADIUS = 3.0  # person heights
-INCIDENT_DRIFT = 0.5  # person heights per second unseen
+INCIDENT_DRIFT = 0.25  # person heights per second unseen (a current of ~0.4 m/s)
+INCIDENT_MAX_DRIFT = 2.0  # person heights
 LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat along the quay; generous,
 # because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
 WATER_MAX_HEIGHT = 0.45  # person heights: head and shoulders, an arm raised
-WATER_MAX_ASPECT = 1.8  # height / width: taller and narrower is an upright body, not a head in the water
+WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body, not a head in the water
 BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
 REFLECTION_RADIUS = 1.6
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes  # person heights between a water blob and the land person it mirrors
@@ -44,7 +45,7 @@ class Departure:
     t: float
     frame_index: int
     point: np.ndarray
-    height: float  # person height at that row, px
+    height: float  # person height there, px: the larger of the perspective's and the track's own
     land_height: float
 
 
@@ -143,7 +144,9 @@ class AlertRules:
             confirmed = ctx.t - tr.crossed_t >= self.tuning.entry_confirm_s and tr.water_frames >= 2
             # In the water only head and shoulders show. Someone at the edge whose legs are as cold as the
             # paving shows only an upper body, which can look 'over the water' from a camera behind them.
-            confirmed = confirmed and self._head_sized(tr, e) and tr.peak >= 0.5 * self.tuning.head_min_sigma
+            big_enough = tr.box[3] >= self.tuning.water_min_size * e + 1
+            confirmed = confirmed and big_enough and self._head_sized(tr, e)
+            confirmed = confirmed and tr.peak >= 0.5 * self.tuning.head_min_sigma
             # and what went in is no bigger than what stood on land (a walker's blob growing over the edge as
             # he comes closer is not a fall)
             confirmed = confirmed and tr.box[3] <= 1.25 * max(tr.land_height, self.tuning.water_min_size) * e + 2
@@ -208,7 +211,7 @@ class AlertRules:
     def _head_sized(tr: TrackState, e: float) -> bool:
         """Head and shoulders: not taller than WATER_MAX_HEIGHT (+2 px of blur), not a tall narrow upright."""
         w, h = float(tr.box[2]), float(tr.box[3])
-        return h <= WATER_MAX_HEIGHT * e + 2 and h <= WATER_MAX_ASPECT * w + 2
+        return h <= WATER_MAX_HEIGHT * e + 2 and h <= WATER_MAX_ASPECT * w + 1
 
     def _inside_view(self, tr: TrackState) -> bool:
         """Lost well inside the picture (went under), not at its border (flew or drifted out of view)."""
@@ -232,11 +235,21 @@ class AlertRules:
             # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
             conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
             return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, t=ctx.t)
+        if tr.water_frames and tr.land_person_t is None and not ctx.quiet and self._inside_view(tr):
+            # The falling body got a track of its own (it changed shape too fast to keep the walker's id),
+            # reached the water next to where the walker vanished, and went under.
+            handoff = self._handoff(tr, ctx)
+            body = tr.hits >= 2 and tr.box[3] >= self.tuning.water_min_size * self.geo.person_height(tr.anchor[1]) + 1
+            if handoff is not None and body and tr.peak >= 0.5 * self.tuning.head_min_sigma:
+                conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.1
+                return self._alert("water_entry", tr, ctx, conf, handoff.frame_index, t=ctx.t)
         if tr.land_person_t is not None and ctx.t - tr.land_person_t <= 1.0:
             e = float(self.geo.person_height(tr.anchor[1]))
             d = float(self.geo.water_distance(tr.anchor[None])[0])
             if abs(d) <= (self.tuning.edge_margin + 0.6) * e:
-                self.departures.append(Departure(tr.last_t, tr.last_frame, tr.anchor.copy(), e, tr.land_height))
+                # reach in px: the person's own height if the perspective guess is smaller (unmeasured camera)
+                reach = max(e, float(tr.box[3]))
+                self.departures.append(Departure(tr.last_t, tr.last_frame, tr.anchor.copy(), reach, tr.land_height))
         return None
 
     # ------------------------------------------------------------------------------------------------
@@ -246,7 +259,7 @@ class AlertRules:
         e = float(self.geo.person_height(point[1]))
         for inc in self.incidents:
             # the person may have drifted, or surfaced away from where they went in, while unseen
-            radius = (INCIDENT_RADIUS + INCIDENT_DRIFT * (ctx.t - inc.last_seen)) * e
+            radius = (INCIDENT_RADIUS + min(INCIDENT_DRIFT * (ctx.t - inc.last_seen), INCIDENT_MAX_DRIFT)) * e
             if np.hypot(*(inc.point - point)) <= radius:
                 tr.incident = inc  # same person, seen again: keep the incident alive, no second alert
                 inc.point, inc.last_seen = point.copy(), ctx.t

@@ -99,7 +99,7 @@ def test_small_fast_engine_glow_at_boat_speed_is_not_a_person():
 
 
 def test_exclude_zone_hides_a_warm_rope():
-    rope = Thing(lambda t: (30 + 2 * np.sin(3 * t), 50), (4, 10), 29.0)
+    rope = Thing(lambda t: (30 + 2 * np.sin(3 * t), 50), (6, 7), 29.0)  # a warm fender swaying on its rope
     dets, _ = run(Scene([rope], seconds=4.0))
     assert kinds(dets) == ["person_in_water"]  # without the zone the swaying warm rope looks like a body
     dets, _ = run(Scene([rope], seconds=4.0), exclude=[[[20, 30], [40, 30], [40, 70], [20, 70]]])
