@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -80,10 +81,13 @@ class AlertingBackend:
 
     def _poll(self) -> None:
         """Watch the store's change marks: incidents.updated_at, messages.updated_at, new audit rows."""
-        marks = self._marks()
+        marks: tuple[float, float, int] | None = None
         last_stale_check = 0.0
         while not self._stop.wait(self.poll_interval_s):
             try:
+                if marks is None:
+                    marks = self._marks()
+                    continue
                 changed, marks = self._changed_since(marks)
             except Exception:  # the database may be briefly locked or restarting; the next pass retries
                 log.debug("controlroom: store poll failed", exc_info=True)
@@ -230,7 +234,18 @@ class AlertingBackend:
         return self.board.rows()
 
     def latest_frame(self, camera: str) -> tuple[float, bytes] | None:
-        return self.board.latest_frame(camera)
+        """The newest preview frame; until the edge sends any, the camera's newest evidence snapshot."""
+        frame = self.board.latest_frame(camera)
+        if frame is not None:
+            return frame
+        rows = self.store.db.all("SELECT time, payload FROM events WHERE site = ? AND camera = ? "
+                                 "ORDER BY time DESC LIMIT 20", (self.site_id, camera))
+        for r in rows:
+            b64 = (json.loads(r["payload"]).get("evidence") or {}).get("snapshot_jpeg_b64")
+            if b64:
+                with contextlib.suppress(binascii.Error, ValueError):
+                    return 0.0, base64.b64decode(b64, validate=True)  # time 0: any live frame is newer
+        return None
 
     def wait_frame(self, camera: str, after: float, timeout: float) -> tuple[float, bytes] | None:
         return self.board.wait_frame(camera, after, timeout)

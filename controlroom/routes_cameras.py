@@ -38,7 +38,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.get("/cameras/{camera}/latest.jpg")
     async def latest(request: Request, camera: str):
         ctx.guard.api(request)
-        frame = b.latest_frame(camera_or_404(camera))
+        frame = await run_in_threadpool(b.latest_frame, camera_or_404(camera))
         if frame is None:
             raise HTTPException(404, "no live frame from this camera yet")
         return Response(frame[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -48,8 +48,22 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
         ctx.guard.api(request)
         camera = camera_or_404(camera)
 
+        head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+
+        def part(jpeg: bytes) -> bytes:
+            # Each frame is followed at once by the next part's boundary and headers: Chromium shows a part
+            # only when it has seen the start of the next one, so this puts a frame on screen now rather
+            # than when the next frame comes (which, for a still snapshot, may be never).
+            return jpeg + b"\r\n" + head
+
         async def frames():
             started, last = time.monotonic(), 0.0
+            yield head
+            # Something to look at at once: the newest frame, or the last evidence snapshot of this camera.
+            first = await run_in_threadpool(b.latest_frame, camera)
+            if first is not None:
+                last = first[0]
+                yield part(first[1])
             while time.monotonic() - started < MAX_STREAM_S:
                 frame = await run_in_threadpool(b.wait_frame, camera, last, 1.0)
                 if await request.is_disconnected():
@@ -57,8 +71,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
                 if frame is None:
                     continue
                 last, jpeg = frame
-                yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                       .encode() + jpeg + b"\r\n")
+                yield part(jpeg)
 
         return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})

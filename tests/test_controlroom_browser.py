@@ -337,18 +337,23 @@ def test_health_grid_follows_camera_status_and_live_view_shows_frames(browser, s
         assert page.locator('.cam-tile[data-camera="cam-1"][data-state="online"]').count() == 1
         page.screenshot(path=str(ARTIFACTS / "controlroom-health.png"))
 
-        # Live view: preview frames from the edge arrive as MJPEG in the dialog.
-        jpeg = base64.b64decode(real_fall["snapshot"])
+        # Live view: it opens on the camera's last evidence snapshot, then shows the edge's preview frames
+        # (here half size, so the test can tell them apart) as they arrive, as MJPEG.
+        import cv2
+        import numpy as np
+
+        full = cv2.imdecode(np.frombuffer(base64.b64decode(real_fall["snapshot"]), np.uint8), cv2.IMREAD_COLOR)
+        width = real_fall["frame_size"][0] // 2
+        preview = cv2.imencode(".jpg", cv2.resize(full, (width, full.shape[0] // 2)))[1].tobytes()
         page.click('.cam-tile[data-camera="cam-1"] button[data-live]')
-        img = page.locator("#liveview img")
+        size = "document.querySelector('#liveview img').naturalWidth"
+        page.wait_for_function(f"{size} === {real_fall['frame_size'][0]}")  # the snapshot of the fall
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            publisher.publish("quaywatch/demo-harbour/cam-1/preview", jpeg, qos=0)
-            if page.evaluate("document.querySelector('#liveview img').naturalWidth") > 0:
-                break
+        while time.monotonic() < deadline and page.evaluate(size) != width:
+            publisher.publish("quaywatch/demo-harbour/cam-1/preview", preview, qos=0)
             time.sleep(0.2)
-        assert page.evaluate("document.querySelector('#liveview img').naturalWidth") == real_fall["frame_size"][0]
-        assert img.is_visible()
+        assert page.evaluate(size) == width
+        assert page.locator("#liveview img").is_visible()
         page.screenshot(path=str(ARTIFACTS / "controlroom-liveview.png"))
     finally:
         ctx.close()
