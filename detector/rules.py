@@ -31,7 +31,7 @@ LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat along the quay; generous,
 # because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
-WATER_MAX_HEIGHT = 0.45  # person heights: head and shoulders, an arm raised
+WATER_MAX_HEIGHT = 0.4  # person heights: head and shoulders, an arm raised
 WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body, not a head in the water
 BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
 REFLECTION_RADIUS = 1.6
@@ -128,6 +128,7 @@ class AlertRules:
                 self.person_warmth = max(tr.peak, self.person_warmth)
         if side == WATER:
             tr.water_frames += 1
+            tr.water_height = max(tr.water_height, height / e)
             if tr.first_water_t is None:
                 tr.first_water_t = ctx.t
             moved = tr.land_point is not None and np.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
@@ -231,7 +232,8 @@ class AlertRules:
     def _on_lost(self, tr: TrackState, ctx: FrameContext) -> Detection | None:
         if tr.alerted:
             return None
-        if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr):
+        went_under = tr.water_height >= self.tuning.water_min_size  # a body went under, not a fragment
+        if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr) and went_under:
             # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
             conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
             return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, t=ctx.t)

@@ -22,7 +22,7 @@ class TrackState:
     __slots__ = (
         "alerted", "area", "born_frame", "born_side", "born_t", "box", "centroid", "crossed_frame", "crossed_t",
         "first_water_t", "hits", "id", "incident", "land_height", "land_person_t", "land_point", "last_frame", "last_t",
-        "misses", "peak", "peak_raw", "start_centroid", "velocity", "water_frames",
+        "misses", "peak", "peak_raw", "start_centroid", "velocity", "water_frames", "water_height",
     )
 
     def __init__(self, track_id: int, blobs: Blobs, i: int, t: float, frame_index: int):
@@ -47,6 +47,7 @@ class TrackState:
         self.crossed_frame = -1
         self.first_water_t: float | None = None
         self.water_frames = 0
+        self.water_height = 0.0  # tallest box seen on the water side, person heights
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
 
