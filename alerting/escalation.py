@@ -109,13 +109,13 @@ class Escalator:
         """Claim every page in one commit, send the claimed ones at once, record the outcomes in one commit:
         two disk flushes before the requests leave, however many people a step pages."""
         now = time.time()
-        with self.store.db.tx():
+        with self.store.db.tx(power_safe=False):
             claimed = [self.store.claim_message(self._row(inc, p, step, loop), now) for p in pages]
         todo = [p for p, c in zip(pages, claimed, strict=True) if c]
         outcomes = await asyncio.gather(*(self._deliver(p) for p in todo))
         by_key = dict(zip((p.key for p in todo), outcomes, strict=True))
         now = time.time()
-        with self.store.db.tx():
+        with self.store.db.tx(power_safe=False):
             for page, out in zip(todo, outcomes, strict=True):
                 self._record(page, out, now)
         return [None if not c else not isinstance(by_key[p.key], SendError) for p, c in zip(pages, claimed, strict=True)]
@@ -184,15 +184,16 @@ class Escalator:
         if nxt and pages and all(r is False for r in results):
             next_due = now  # every page of this step failed for good: don't wait out the delay
         check = now + self.cfg.delivery_timeout_s if nxt else None
-        if not self.store.advance_step(incident_id, (inc["step"], inc["loop"]), target, now, next_due, check):
-            return False
-        if inc["state"] == "new":
-            transition(self.store, incident_id, "paged", actor="escalation", now=now)
-        sent = sum(1 for r in results if r)
-        audit(self.store, incident_id, actor="escalation", now=now,
-              note=f"step {target[0] + 1}/{len(policy.steps)} round {target[1] + 1} ({reason}): {step.channel} to "
-                   f"{', '.join(step.notify)}: {sent} sent, {sum(1 for r in results if r is False)} failed, "
-                   f"{sum(1 for r in results if r is None)} already sent before")
+        with self.store.db.tx(power_safe=False):
+            if not self.store.advance_step(incident_id, (inc["step"], inc["loop"]), target, now, next_due, check):
+                return False
+            if inc["state"] == "new":
+                transition(self.store, incident_id, "paged", actor="escalation", now=now)
+            sent = sum(1 for r in results if r)
+            audit(self.store, incident_id, actor="escalation", now=now,
+                  note=f"step {target[0] + 1}/{len(policy.steps)} round {target[1] + 1} ({reason}): {step.channel} "
+                       f"to {', '.join(step.notify)}: {sent} sent, {sum(1 for r in results if r is False)} failed, "
+                       f"{sum(1 for r in results if r is None)} already sent before")
         self.metrics.escalations.labels(reason).inc()
         self.changes.publish(incident_id, "paged" if target == (0, 0) else "escalated")
         return True

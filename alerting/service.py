@@ -19,6 +19,7 @@ from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.escalation import Escalator
 from quaywatch.alerting.intake import Intake
+from quaywatch.alerting.lifecycle import transition
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
 from quaywatch.alerting.notify.pager import TRANSIENT_TWILIO_CODES, Pager
@@ -88,6 +89,15 @@ class AlertingService:
                 and int(error_code) in TRANSIENT_TWILIO_CODES:
             await self.escalator.redeliver({**msg, "status": status})
 
+    def act(self, incident_id: str, to: str, actor: str, note: str | None = None,
+            closed_as: str | None = None) -> bool:
+        """An operator's move (control room): acknowledge, resolve, close as ...; audited with `actor`.
+        Raises LifecycleError (a QuaywatchError) naming what is not allowed."""
+        moved = transition(self.store, incident_id, to, actor=actor, now=time.time(), note=note, closed_as=closed_as)
+        if moved:
+            self.changes.publish(incident_id, to)
+        return moved
+
     # --- state for the web app ----------------------------------------------------------------------------
     def health(self) -> dict[str, bool]:
         try:
@@ -119,6 +129,8 @@ class AlertingService:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        if self.site.alerting.policies is None:
+            log.error("alerting.policies is not configured: events are stored but nobody will be paged")
         abandoned = self.store.abandon_inflight(time.time())
         if abandoned:
             log.warning("%d page(s) were being sent when the service last stopped; not resent", abandoned)

@@ -220,6 +220,10 @@ def main() -> int:
     args, _ = parser.parse_known_args()
     logging.basicConfig(level=logging.WARNING)
     ok = True
+    import os
+
+    # The machine is shared: absolute figures move with its load; the ratios within one run are what compare.
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-alerting-") as d:
         tmp = Path(d)
         raws = [payload(i) for i in range(args.events)]
