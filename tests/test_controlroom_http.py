@@ -300,7 +300,7 @@ def test_statistics_per_month_and_csv(tmp_path, clip_base, users_db):
     assert page.status_code == 200 and "<svg" in page.text and month in page.text
 
 
-def test_false_alarm_exports_as_a_recording_fixture(harbour):
+def test_false_alarm_exports_as_a_recording_fixture(harbour, tmp_path):
     from quaywatch.edge.clips import clip_info
 
     op = client(harbour)
@@ -322,10 +322,8 @@ def test_false_alarm_exports_as_a_recording_fixture(harbour):
     assert truth.events == [] and truth.camera == "cam-2" and "ænder" in truth.description
     assert truth.site == "../config/sites/demo.yaml" and (FIXTURES / truth.site).is_file()
     assert clip == (FIXTURES / NEG_CLIP).read_bytes()
-    tmp = FIXTURES.parent / "test-artifacts"
-    tmp.mkdir(exist_ok=True)
-    (tmp / names[1]).write_bytes(clip)
-    assert clip_info(tmp / names[1]).frames
+    (tmp_path / names[1]).write_bytes(clip)
+    assert clip_info(tmp_path / names[1]).frames
 
     # A clip the edge no longer has: a clear 502, not a broken fixture.
     gone = harbour.open_alert(clip="no-such-clip.mp4")
