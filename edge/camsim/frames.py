@@ -6,7 +6,7 @@ radiometric clips are mapped to 8 bits per frame (1st..99th percentile stretch, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ class FrameProducer:
     fps: float
     frames: Iterator[np.ndarray]  # endless
     description: str
+    # Ground truth of a live scene: (kind, seconds before the latest frame) for events since the last call.
+    truth: Callable[[], list[tuple[str, float]]] | None = None
 
 
 def agc8(frame: np.ndarray) -> np.ndarray:
@@ -55,14 +57,20 @@ def live(url: str) -> FrameProducer:
         scene = live_scene(scene_name, params)
     except Exception as exc:
         raise QuaywatchError(str(exc)) from None
-    first = agc8(scene.next_frame()[1])
+    latest_t, frame0 = scene.next_frame()
+    first = agc8(frame0)
+    clock = {"t": latest_t}
 
     def frames() -> Iterator[np.ndarray]:
         yield first
         while True:
-            yield agc8(scene.next_frame()[1])
+            clock["t"], frame = scene.next_frame()
+            yield agc8(frame)
 
-    return FrameProducer(first.shape[1], first.shape[0], float(getattr(scene, "fps", 9.0)), frames(), url)
+    def truth() -> list[tuple[str, float]]:
+        return [(ev.kind, max(0.0, clock["t"] - ev.t)) for ev in scene.pop_events()]
+
+    return FrameProducer(first.shape[1], first.shape[0], float(getattr(scene, "fps", 9.0)), frames(), url, truth)
 
 
 def test_pattern(width: int = 384, height: int = 288, fps: float = 9.0, seed: int = 0) -> FrameProducer:

@@ -67,6 +67,8 @@ class Feeder(threading.Thread):
                 self.latest = frame
                 self.rtsp.write(frame)
                 self.sent += 1
+                if self.producer.truth is not None:
+                    self._announce_truth()
                 due += period
                 lag = due - time.monotonic()
                 if lag > 0:
@@ -77,6 +79,13 @@ class Feeder(threading.Thread):
             self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, QuaywatchError) else str(exc)
             log.error("camera-sim: frames stopped: %s", self.error)
             self.failed.set()
+
+    def _announce_truth(self) -> None:
+        """Print when a simulated fall happened, in wall-clock time, so end-to-end tests and bench/e2e.py
+        can time fall -> page through every real part."""
+        now = time.time()
+        for kind, ago in self.producer.truth():
+            print(f"camera-sim: truth {kind} at {now - ago:.3f}", flush=True)
 
     def stop(self) -> None:
         self._stop.set()
