@@ -22,7 +22,9 @@ class DetectorTuning(BaseModel):
         description="height of a standing person at the bottom image row, px (unset = frame height / 8)",
     )
     min_body_px: float = Field(default=3.0, gt=0, description="smallest blob side worth tracking, px (a far head)")
-    max_body_px: float = Field(default=200.0, gt=0, description="largest person blob side near the camera, px")
+    max_body_px: float = Field(
+        default=200.0, gt=0, description="blobs with a longer side are ignored (a ship's hull, a warm facade), px"
+    )
     edge_margin: float = Field(
         default=0.15, ge=0, le=2,
         description="half-width of the undecided band along the quay line, person heights: a body must pass it "

@@ -48,14 +48,17 @@ def _peak_raw(wf: WarmthFrame, crop, scale: int, x: int, y: int, w: int, h: int,
     return float(smooth.max()) * 0.01 - 273.15
 
 
-def extract_blobs(wf: WarmthFrame, crop: tuple[int, int, int, int], scale: int, min_side_px: float) -> Blobs:
+def extract_blobs(
+    wf: WarmthFrame, crop: tuple[int, int, int, int], scale: int, min_side_px: float, max_side_px: float = 1e9
+) -> Blobs:
     """Outer contours of the warm mask, then each blob measured inside its own box (a few hundred pixels),
     never a pass over the whole frame: the frame-sized work is done once, by the warmth model."""
     contours, _ = cv2.findContours(wf.warm, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return Blobs.empty()
     rects = np.array([cv2.boundingRect(c) for c in contours], np.int64).reshape(-1, 4)
-    keep = np.flatnonzero(np.maximum(rects[:, 2], rects[:, 3]) * scale >= min_side_px)
+    sides = np.maximum(rects[:, 2], rects[:, 3]) * scale
+    keep = np.flatnonzero((sides >= min_side_px) & (sides <= max_side_px))
     n = len(keep)
     if n == 0:
         return Blobs.empty()

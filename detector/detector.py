@@ -45,7 +45,8 @@ class Detector:
         if wf.frozen:
             # Nothing new was seen: tracks neither move nor age, so a freeze cannot make anyone 'vanish'.
             return self._result([], frozen=True, rebaselined=False, blobs=self._last_blobs)
-        blobs = extract_blobs(wf, self.geometry.crop, self.geometry.work_scale, self.tuning.min_body_px)
+        blobs = extract_blobs(wf, self.geometry.crop, self.geometry.work_scale, self.tuning.min_body_px,
+                              self.tuning.max_body_px)
         self._last_blobs = blobs
         alive, lost = self.tracker.step(blobs, t, self.frame_index)
         ctx = FrameContext(t, self.frame_index, frame.dtype == np.uint16, wf.hot_level, wf.rebaselined)

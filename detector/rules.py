@@ -1,13 +1,17 @@
 """When a track is an alert: the crossing rule, the in-water rule, and what suppresses them.
 
-- water_entry: a person-sized track seen on land crosses the quay line into the water: its ground point
-  (box bottom) passes the undecided band along the line and its top is over the water too (a sitter's
-  legs dangle over the edge, his head does not). It alerts after `entry_confirm_s` on the water side, or
-  at once if it vanishes there (went under). A person lost at the edge and a body appearing in the water
-  next to that spot soon after are the same fall (hand-off), because a falling body blurs and splashes.
+- Sides: a track's ground point (box bottom-centre) is `land`, `edge` (within `edge_margin` person heights
+  of the quay line) or `water` (past the band, inside the water polygon, and the box top over the water
+  too: a sitter's legs dangle over the edge, his head does not).
+- water_entry: a track seen on the land side (a bare head up to a whole person, moving no faster than a
+  runner) moves at least MIN_FALL_MOVE and crosses to the water side. It alerts once it is a head-sized,
+  warm body there for `entry_confirm_s`, or at once when it vanishes there (went under). A falling body
+  often gets a new id (it changes shape faster than any walker); a person lost at the edge and a body
+  in the water next to that spot within `handoff_s` are the same fall (hand-off).
 - person_in_water: a warm body in the water with no crossing seen, after `in_water_confirm_s`, unless it
-  is too big (boat), too fast (boat, gull), too cool (duck, reflection: radiometric °C or, 8-bit, relative
-  to the warmest thing in view), too hot (engine), or it mirrors a person standing right next to it on land.
+  is too big or too tall (boat, someone standing behind the line), too fast (boat, gull), too low or
+  flat (duck), too faint (ripple, glint), too cool (radiometric °C; 8-bit: relative to the people seen),
+  too hot (engine), or it mirrors a person standing right next to it on land (reflection).
 - One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
   only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again.
 """
@@ -34,8 +38,8 @@ MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on 
 WATER_MAX_HEIGHT = 0.4  # person heights: head and shoulders, an arm raised
 WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body, not a head in the water
 BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
-REFLECTION_RADIUS = 1.6
-PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes  # person heights between a water blob and the land person it mirrors
+REFLECTION_RADIUS = 1.6  # person heights between a water blob and the land person it mirrors
+PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes
 
 
 @dataclass(slots=True)
