@@ -20,6 +20,8 @@ from quaywatch.controlroom.views import AlertView
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
 
 
 @dataclass
@@ -53,4 +55,9 @@ class Context:
                             httponly=True, secure=self.guard.secure_cookie(request))
         # The page shows live alert data: never let a shared proxy or the back button show a stale copy.
         resp.headers["Cache-Control"] = "no-store"
+        # Only our own script and styles run; no other site may frame the page (a hidden "acknowledge").
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "same-origin"
         return resp

@@ -28,6 +28,7 @@ TEXT: dict[str, dict[str, str]] = {
         "Forbindelsen er tabt – prøver igen …", "role": "Rolle", "add_user": "Tilføj bruger",
         "viewer_readonly": "Du kan se, men ikke handle (rolle: læser).", "action_failed": "Handlingen mislykkedes",
         "no_data": "Ingen data endnu.", "operator": "Operatør", "language": "English",
+        "camera_offline": "KAMERA OFFLINE", "self_test_failed": "SELVTEST FEJLET",
     },
     "en": {
         "title": "Control room", "alerts": "Alerts", "cameras": "Cameras", "statistics": "Statistics",
@@ -52,6 +53,7 @@ TEXT: dict[str, dict[str, str]] = {
         "connection_lost": "Connection lost – retrying …", "role": "Role", "add_user": "Add user",
         "viewer_readonly": "You can look but not act (role: viewer).", "action_failed": "The action failed",
         "no_data": "No data yet.", "operator": "Operator", "language": "Dansk",
+        "camera_offline": "CAMERA OFFLINE", "self_test_failed": "SELF-TEST FAILED",
     },
 }
 

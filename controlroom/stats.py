@@ -101,7 +101,8 @@ def month_stats(site: str, month: str, alerts: list[Alert], cameras: list[str], 
         site=site, month=month, alerts=len(real),
         real_incidents=sum(1 for a in real if a.outcome == "real_incident"),
         false_alarms=false_alarms, drills=len(water) - len(real), camera_hours=round(cam_hours, 2),
-        false_alarms_per_camera_hour=round(false_alarms / cam_hours, 5) if cam_hours > 0 else None,
+        # Significant digits, not decimals: a good month is 0.0001 or less.
+        false_alarms_per_camera_hour=float(f"{false_alarms / cam_hours:.4g}") if cam_hours > 0 else None,
         delivery_median_s=_median(delivery), ack_median_s=_median(ack),
     )
 

@@ -29,11 +29,13 @@ const alarm = {
     }
     return this.ctx;
   },
+  mode: null,
   beep() {
     const ctx = this.ensureContext();
     if (!ctx || ctx.state !== "running") return;
     const now = ctx.currentTime;
-    [[880, 0], [660, 0.28]].forEach(([freq, at]) => {
+    const tones = this.mode === "water" ? [[880, 0], [660, 0.28]] : [[520, 0]];
+    tones.forEach(([freq, at]) => {
       const osc = ctx.createOscillator(), gain = ctx.createGain();
       osc.type = "square"; osc.frequency.value = freq;
       gain.gain.setValueAtTime(0.0001, now + at);
@@ -44,11 +46,15 @@ const alarm = {
     });
     this.beeps += 1;
   },
-  start() {
-    if (this.playing) return;
+  // "water": someone may be in the water, an urgent two-tone loop every second. "camera": a camera is
+  // blind, one soft tone every 5 s: it must be noticed, but must not sound like a drowning.
+  start(mode) {
+    if (this.playing && this.mode === mode) return;
+    this.stop();
+    this.mode = mode;
     this.playing = true;
     this.beep();
-    this.timer = setInterval(() => this.beep(), 1000);
+    this.timer = setInterval(() => this.beep(), mode === "water" ? 1000 : 5000);
   },
   stop() {
     this.playing = false;
@@ -77,7 +83,8 @@ document.addEventListener("keydown", unlockAudio);
 
 // ---- drawing ----
 function kindText(a) {
-  const k = { water_entry: T.banner, person_in_water: T.banner, camera_offline: T.offline };
+  const k = { water_entry: T.banner, person_in_water: T.banner, camera_offline: T.camera_offline,
+              self_test_failed: T.self_test_failed };
   return k[a.kind] || a.kind.replaceAll("_", " ");
 }
 function stateBadge(a) {
@@ -161,16 +168,19 @@ function renderAlerts() {
   const hist = $("#history tbody");
   if (hist) hist.innerHTML = list.filter((a) => !a.open).slice(0, 30).map(historyRow).join("");
 
-  const waiting = open.filter((a) => a.needs_ack);
+  // Water first: a drowning outranks a blind camera in the banner.
+  const waiting = open.filter((a) => a.needs_ack).sort((x, y) => (x.category === "water" ? 0 : 1) - (y.category === "water" ? 0 : 1));
   const banner = $("#banner");
   if (waiting.length) {
     const a = waiting[0];
     const drill = waiting.every((w) => w.drill);
     $(".banner-text", banner).textContent = `${drill ? T.banner_drill + " · " : ""}${kindText(a)} · ` +
       `${a.cameras.map((c) => c.name).join(", ")} · ${a.local_time.slice(11)}` + (waiting.length > 1 ? ` (+${waiting.length - 1})` : "");
+    const water = waiting.some((w) => w.category === "water");
     banner.classList.toggle("drill", drill);
+    banner.classList.toggle("camera", !water);
     banner.hidden = false;
-    alarm.start();
+    alarm.start(water ? "water" : "camera");
     document.title = "⚠ " + T.banner;
   } else {
     banner.hidden = true;

@@ -1,0 +1,120 @@
+"""Control-room pieces with rules of their own: throttling, camera-hours, the map, health staleness, fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from quaywatch.controlroom.backend import Alert, CameraInfo, Change, Page
+from quaywatch.controlroom.camera_feed import HealthBoard
+from quaywatch.controlroom.changes import ChangeHub
+from quaywatch.controlroom.harbour_map import HarbourMap
+from quaywatch.controlroom.i18n import TEXT
+from quaywatch.controlroom.routes_auth import _safe_next
+from quaywatch.controlroom.stats import camera_hours, month_bounds, month_stats
+from quaywatch.controlroom.throttle import LoginThrottle
+
+
+def test_throttle_by_user_and_address_pair_and_by_address():
+    t = LoginThrottle(attempts=3, window_s=60)
+    alice_here, alice_there = t.keys("alice", "10.0.0.1"), t.keys("Alice", "10.0.0.2")
+    for i in range(3):
+        assert t.retry_after(alice_here, now=i) == 0
+        t.failed(alice_here, now=i)
+    assert t.retry_after(alice_here, now=3) == pytest.approx(57)  # the oldest failure leaves at t=60
+    assert t.retry_after(alice_there, now=3) == 0  # a stranger elsewhere cannot lock alice out
+    assert t.retry_after(alice_here, now=60.5) == 0  # the window slid past the first failure
+    # Many names from one address: stopped at 4x the per-name limit.
+    for i in range(12):
+        t.failed(t.keys(f"user{i}", "10.0.0.9"), now=100)
+    assert t.retry_after(t.keys("someone-new", "10.0.0.9"), now=101) > 0
+    t.succeeded(alice_here)
+    assert t.retry_after(alice_here, now=3) == 0
+
+
+def alert(kind="water_entry", category="water", t=0.0, state="closed", outcome=None, cams=("cam-1",),
+          updated=None, acked=None, pages=()):
+    return Alert(id=f"a{t}", site="s", kind=kind, category=category, state=state, cameras=cams, time=t,
+                 opened_at=t, updated_at=updated if updated is not None else t, outcome=outcome, acked_at=acked,
+                 pages=pages)
+
+
+def test_camera_hours_leave_out_offline_time_and_the_future():
+    hour = 3600.0
+    offline = [alert("camera_offline", "camera", t=2 * hour, state="resolved", cams=("cam-2",), updated=5 * hour),
+               alert("camera_offline", "camera", t=4 * hour, state="resolved", cams=("cam-2",), updated=6 * hour)]
+    # 10 h window, 2 cameras; cam-2 offline 2h..6h (two overlapping reports merge): 10 + 6 = 16 camera-hours.
+    assert camera_hours(offline, ["cam-1", "cam-2"], 0.0, 10 * hour, now=100 * hour) == pytest.approx(16)
+    # Now at 8 h: hours not yet lived do not count; an offline report still open runs to now.
+    still = [alert("camera_offline", "camera", t=7 * hour, state="new", cams=("cam-1",))]
+    assert camera_hours(still, ["cam-1"], 0.0, 10 * hour, now=8 * hour) == pytest.approx(7)
+
+
+def test_month_stats_counts_outcomes_and_medians():
+    start, end = month_bounds("2026-03", "Europe/Copenhagen")
+    t = start + 86400
+    alerts = [
+        alert(t=t, outcome="false_alarm", acked=t + 30, pages=(Page("p", "+45", "sms", "delivered", t + 1, t + 3,
+                                                                    delivered_at=t + 3),)),
+        alert(t=t + 10, outcome="real_incident", acked=t + 10 + 50,
+              pages=(Page("p", "+45", "sms", "delivered", t + 11, t + 15, delivered_at=t + 10 + 5),)),
+        alert(t=t + 20, outcome="false_alarm"),
+        Alert(id="d", site="s", kind="water_entry", category="water", state="closed", cameras=("cam-1",),
+              time=t + 30, opened_at=t + 30, updated_at=t + 30, drill=True, outcome="drill"),
+        alert(t=end + 5, outcome="false_alarm"),  # next month
+    ]
+    m = month_stats("s", "2026-03", alerts, ["cam-1", "cam-2"], "Europe/Copenhagen", now=end + 86400)
+    assert (m.alerts, m.real_incidents, m.false_alarms, m.drills) == (3, 1, 2, 1)
+    assert m.camera_hours == pytest.approx(2 * (end - start) / 3600)  # March has a DST change: 743 h
+    assert m.false_alarms_per_camera_hour == pytest.approx(2 / m.camera_hours, rel=1e-3)
+    assert m.delivery_median_s == pytest.approx(4.0) and m.ack_median_s == pytest.approx(40.0)
+
+
+def test_harbour_map_keeps_proportions_and_fits_the_cameras():
+    cams = [CameraInfo("a", "A", 57.0502, 9.9217), CameraInfo("b", "B", 57.0497, 9.9280)]
+    m = HarbourMap.fit(cams)
+    (ax, ay), (bx, by) = m.xy(57.0502, 9.9217), m.xy(57.0497, 9.9280)
+    assert 0 < ax < bx < 1000 and 0 < ay < by < 600  # east is right, north is up
+    metres_east = (bx - ax) * m.metres_per_unit()
+    assert metres_east == pytest.approx(382, rel=0.02)  # 0.0063 deg of longitude at 57 N
+    assert HarbourMap.fit([CameraInfo("x", "X")]) is None
+
+
+def test_health_turns_offline_when_the_edge_goes_silent():
+    hub = ChangeHub()
+    board = HealthBoard([CameraInfo("cam-1", "Quay")], hub, stale_after_s=30)
+    assert board.rows(now=0)[0].state == "offline"  # nothing heard yet
+    board.update_status("cam-1", {"state": "online", "time": "2026-01-01T00:00:00Z", "fps": 9.0,
+                                  "last_frame_age_s": 0.2}, now=1000)
+    row = board.rows(now=1010)[0]
+    assert row.state == "online" and row.last_frame_age_s == pytest.approx(10.2)
+    row = board.rows(now=1031)[0]
+    assert row.state == "offline" and "no status for 31 s" in row.reason
+    board.update_status("cam-9", {"state": "online", "time": "2026-01-01T00:00:00Z"})  # not ours: ignored
+    assert [r.camera for r in board.rows()] == ["cam-1"]
+
+
+def test_change_hub_fans_out_to_every_subscriber_from_any_thread():
+    async def run():
+        hub = ChangeHub()
+        a, b = hub.subscribe(), hub.subscribe()
+        first = [asyncio.ensure_future(anext(a)), asyncio.ensure_future(anext(b))]
+        await asyncio.sleep(0)
+        await asyncio.to_thread(hub.publish, Change("alert", "inc-1"))
+        got = await asyncio.wait_for(asyncio.gather(*first), 2)
+        assert [c.id for c in got] == ["inc-1", "inc-1"] and all(c.at > 0 for c in got)
+        await a.aclose()
+        assert hub.subscribers == 1
+
+    asyncio.run(run())
+
+
+def test_next_after_login_stays_inside_the_control_room():
+    assert _safe_next("/controlroom", "/controlroom/stats") == "/controlroom/stats"
+    for bad in ("//evil.example/x", "https://evil.example/", "/elsewhere", "/controlroom\\..\\x", None, ""):
+        assert _safe_next("/controlroom", bad) == "/controlroom/"
+
+
+def test_danish_and_english_have_the_same_words():
+    assert TEXT["da"].keys() == TEXT["en"].keys()
