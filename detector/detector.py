@@ -56,13 +56,13 @@ class Detector:
     def _result(self, detections, frozen: bool, rebaselined: bool, blobs: Blobs) -> FrameResult:
         sides = self.rules.last_sides
         tracks = [self._public(tr, sides[tr.id]) for tr in self.tracker.tracks if tr.misses == 0 and tr.id in sides]
-        boxes = [tuple(round(float(v)) for v in b) for b in blobs.box]
+        boxes = [tuple(b) for b in np.rint(blobs.box).astype(int).tolist()]
         return FrameResult(tracks, detections, frame_index=self.frame_index, frozen=frozen,
                            rebaselined=rebaselined, blobs=boxes)
 
     def _public(self, tr: TrackState, side: str) -> Track:
-        x, y, w, h = (round(float(v)) for v in tr.box)
-        ax, ay = tr.anchor
+        x, y, w, h = np.rint(tr.box).astype(int).tolist()
+        ax, ay = tr.anchor.tolist()
         return Track(tr.id, (x, y, w, h), (float(ax), float(ay)), side == "water", round(tr.peak, 2),
                      tr.hits, tr.hits >= 3, side=side, alerted=tr.alerted)
 

@@ -95,13 +95,13 @@ class SceneGeometry:
     # --- per-point queries (vectorised) ---------------------------------------------------------------
     def person_height(self, y: np.ndarray | float) -> np.ndarray:
         """Expected standing-person height in px at image row y (linear perspective between top and bottom)."""
-        rows = np.clip(np.rint(np.asarray(y, np.float64)).astype(np.intp), 0, self.shape[0] - 1)
+        rows = np.minimum(np.maximum(np.rint(np.asarray(y, np.float64)).astype(np.intp), 0), self.shape[0] - 1)
         return self.person_px_by_row[rows]
 
     def _pixels(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pts = np.asarray(points, np.float64).reshape(-1, 2)
-        xs = np.clip(np.rint(pts[:, 0]).astype(np.intp), 0, self.shape[1] - 1)
-        ys = np.clip(np.rint(pts[:, 1]).astype(np.intp), 0, self.shape[0] - 1)
+        pts = np.rint(np.asarray(points, np.float64).reshape(-1, 2)).astype(np.intp)
+        xs = np.minimum(np.maximum(pts[:, 0], 0), self.shape[1] - 1)
+        ys = np.minimum(np.maximum(pts[:, 1], 0), self.shape[0] - 1)
         return ys, xs
 
     def water_distance(self, points: np.ndarray) -> np.ndarray:

@@ -273,7 +273,8 @@ class AlertRules:
         tr.incident = Incident(point.copy(), ctx.t)
         self.incidents.append(tr.incident)
         x, y, w, h = (round(float(v)) for v in tr.box)
-        return Detection(kind, ctx.t if t is None else t, evidence_frame, tr.id, (x, y, w, h), round(min(conf, 1.0), 3))
+        conf = round(float(min(conf, 1.0)), 3)
+        return Detection(kind, float(ctx.t if t is None else t), int(evidence_frame), tr.id, (x, y, w, h), conf)
 
     def _refresh_incidents(self, seen: list[TrackState], t: float) -> None:
         for tr in seen:
