@@ -100,8 +100,8 @@ class Dispatcher:
             self.store.lock_site(ev["site"])
             self._locked.add(ev["site"])
         since = now - self.cfg.grouping_window_s
-        joined = self.store.groupable_incident(ev["site"], category, drill, since,
-                                               camera=ev["camera"] if category == "camera" else None)
+        joined = self.cfg.grouping_window_s > 0 and self.store.groupable_incident(
+            ev["site"], category, drill, since, camera=ev["camera"] if category == "camera" else None)
         if joined:
             self.store.bind_event(ev["event_id"], joined["id"])
             if self.store.add_camera(joined["id"], ev["camera"], now):
