@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import OrderedDict
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from quaywatch.controlroom.backend import Change
 from quaywatch.controlroom.context import Context
 
 HEARTBEAT_S = 10.0
@@ -26,6 +28,20 @@ def _event(name: str, data) -> bytes:
 
 
 def add_routes(router: APIRouter, ctx: Context) -> None:
+    # One change is sent to every open page: read the alert once for all of them, not once per page.
+    rendered: OrderedDict[int, tuple[Change, dict | None]] = OrderedDict()
+
+    async def render(change: Change) -> dict | None:
+        hit = rendered.get(id(change))
+        if hit is not None and hit[0] is change:
+            return hit[1]
+        alert = await run_in_threadpool(ctx.backend.get_alert, change.id)
+        data = ctx.view.alert(alert) if alert is not None else None
+        rendered[id(change)] = (change, data)
+        while len(rendered) > 64:
+            rendered.popitem(last=False)
+        return data
+
     @router.get("/api/live")
     async def live(request: Request):
         ctx.guard.api(request)
@@ -50,9 +66,9 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
                         rows = await run_in_threadpool(ctx.backend.camera_health)
                         yield _event("health", ctx.view.health(rows, ctx.prefix))
                     elif change.id:
-                        alert = await run_in_threadpool(ctx.backend.get_alert, change.id)
-                        if alert is not None:
-                            yield _event("alert", ctx.view.alert(alert))
+                        data = await render(change)
+                        if data is not None:
+                            yield _event("alert", data)
             finally:
                 pending.cancel()
                 with contextlib.suppress(BaseException):

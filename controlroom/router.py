@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
 from quaywatch.config.controlroom import ControlRoomConfig
+from quaywatch.config.loader import SITES_DIR
 from quaywatch.controlroom import live, routes_alerts, routes_auth, routes_cameras, routes_stats, routes_users
 from quaywatch.controlroom.backend import ControlRoomBackend
 from quaywatch.controlroom.context import HERE, Context
@@ -32,7 +33,10 @@ REPO = HERE.parent
 def fixture_site_path(site_file: str | None, site_id: str) -> str:
     """How a sidecar in recordings_fixtures/ names the site file (a path relative to the sidecar)."""
     if site_file:
-        return os.path.relpath(Path(site_file).resolve(), REPO / "recordings_fixtures")
+        path = Path(site_file)
+        if not path.exists() and not path.suffix and (SITES_DIR / f"{path.name}.yaml").exists():
+            path = SITES_DIR / f"{path.name}.yaml"  # a bare name, as `--site demo` allows
+        return os.path.relpath(path.resolve(), REPO / "recordings_fixtures")
     return f"../config/sites/{site_id}.yaml"
 
 
