@@ -50,7 +50,7 @@ class DetectorTuning(BaseModel):
         default=45.0, description="radiometric only: hotter than this is an engine or exhaust, not a person (°C)"
     )
     head_min_contrast: float = Field(
-        default=0.35, ge=0, le=1,
+        default=0.55, ge=0, le=1,
         description="8-bit only: a head in the water is at least this warm relative to the people seen on "
                     "land (or the warmest thing in view; 1.0 = as warm); ducks and reflections are cooler",
     )

@@ -67,6 +67,7 @@ class SceneGeometry:
         self.water_distance_map = (signed_distance(pix, self.quay_line) * self.water_sign).astype(np.float32).reshape(h, w)
         self.person_px_by_row = (self.person_top + (self.person_bottom - self.person_top)
                                  * np.arange(h) / max(h - 1, 1)).astype(np.float64)
+        self._exclude_sum = cv2.integral(self.exclude_mask)  # O(1) 'does this box touch an exclude zone'
         self._build_work_area(tuning, h, w)
 
     def _build_work_area(self, tuning, h: int, w: int) -> None:
@@ -111,10 +112,21 @@ class SceneGeometry:
     def in_water(self, points: np.ndarray) -> np.ndarray:
         return self.water_mask[self._pixels(points)].astype(bool)
 
+    def touches_exclude(self, box: np.ndarray, pad: float) -> bool:
+        """Does the box, grown by `pad` px, overlap an exclude zone? Something cut by a zone (a walker behind a
+        mooring line) changes shape and may vanish there without having gone anywhere."""
+        h, w = self.shape
+        x0 = int(min(max(box[0] - pad, 0), w))
+        y0 = int(min(max(box[1] - pad, 0), h))
+        x1 = int(min(max(box[0] + box[2] + pad, 0), w))
+        y1 = int(min(max(box[1] + box[3] + pad, 0), h))
+        s = self._exclude_sum
+        return bool(s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0] > 0)
+
     @property
     def nbytes(self) -> int:
         arrays = (self.water_mask, self.exclude_mask, self.roi_work, self.water_work, self.water_distance_map,
-                  self.person_px_by_row)
+                  self.person_px_by_row, self._exclude_sum)
         return sum(a.nbytes for a in arrays)
 
 

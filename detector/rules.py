@@ -136,7 +136,8 @@ class AlertRules:
             if tr.first_water_t is None:
                 tr.first_water_t = ctx.t
             moved = tr.land_point is not None and np.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
-            if tr.crossed_t is None and tr.land_person_t is not None and moved:
+            cut = self.geo.touches_exclude(tr.box, 0.3 * e)  # half hidden by a rope or mast: shape lies
+            if tr.crossed_t is None and tr.land_person_t is not None and moved and not cut:
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
         elif tr.crossed_t is not None and side == LAND:
             # stepped back: a wobble at the edge; if it had alerted, a new crossing is a new incident
@@ -204,7 +205,7 @@ class AlertRules:
             if not (tun.head_min_c <= tr.peak_raw <= tun.hot_max_c):
                 return False
         elif tr.peak < tun.head_min_contrast * max(self.person_warmth, ctx.hot_level):
-            return False  # 8-bit: cooler than people here are (ducks, reflections), relative, AGC-proof
+            return False  # 8-bit: cooler than the people here are (ducks, reflections), relative, AGC-proof
         if strict:
             for person, pe in land_people:
                 near = np.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
@@ -219,11 +220,13 @@ class AlertRules:
         return h <= WATER_MAX_HEIGHT * e + 2 and h <= WATER_MAX_ASPECT * w + 1
 
     def _inside_view(self, tr: TrackState) -> bool:
-        """Lost well inside the picture (went under), not at its border (flew or drifted out of view)."""
+        """Lost well inside the picture (went under), not at its border (flew or drifted out of view) nor
+        behind an exclude zone (hidden, not gone)."""
         x, y, w, h = tr.box
         e = float(self.geo.person_height(y + h))
         rows, cols = self.geo.shape
-        return x > 0.5 * e and y > 0.5 * e and x + w < cols - 0.5 * e and y + h < rows - 0.5 * e
+        inside = x > 0.5 * e and y > 0.5 * e and x + w < cols - 0.5 * e and y + h < rows - 0.5 * e
+        return inside and not self.geo.touches_exclude(tr.box, 0.3 * e)  # not behind a rope or a mast
 
     def _handoff(self, tr: TrackState, ctx: FrameContext) -> Departure | None:
         for dep in self.departures:
