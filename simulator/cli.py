@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use a real Aalborg frame from ../shared as background (never commit the result)")
     p.add_argument("--out", help="clip to write (.mp4 for 8-bit, .mkv for 16-bit); for a suite, a directory")
     p.add_argument("--contact-sheet", help="also write a PNG grid of frames around the first event")
+    p.add_argument("--only", help="with a suite: only these clips (comma-separated file stems)")
     p.set_defaults(func=_run)
 
 
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.suite[0] != "suite" or len(args.suite) != 2:
             raise QuaywatchError("use `quaywatch simulate suite NAME` or `quaywatch simulate --site ... --out ...`")
-        return run_suite(args.suite[1], args.out)
+        return run_suite(args.suite[1], args.out, args.only.split(",") if args.only else None)
     if not args.site or not args.out:
         raise QuaywatchError("--site and --out are needed (or `quaywatch simulate suite NAME`)")
     camera = args.camera or _first_camera(args.site)

@@ -55,8 +55,8 @@ def write_readme(directory: Path) -> Path:
         info = clip_info(clip)
         truth = load_ground_truth(sidecar_for(clip))
         total_bytes += clip.stat().st_size
-        frames += info.frames or 0
-        seconds = info.duration_s or fx.spec.seconds
+        seconds = info.duration_s or fx.spec.seconds  # MKV streams state no frame count: the spec's length
+        frames += info.frames or round(seconds * fx.spec.fps)
         if truth.events:
             positives += 1
             events += len(truth.events)

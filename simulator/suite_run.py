@@ -44,7 +44,7 @@ def run_suite(name: str, out: str | None, only: list[str] | None = None) -> int:
             shutil.move(str(f), final / f.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    if name == "fixtures" and not only:
+    if name == "fixtures" and final == FIXTURES:
         from quaywatch.simulator.readme import write_readme
 
         print(write_readme(final))

@@ -102,16 +102,16 @@ FIXTURE_LIST: list[Fixture] = [
     F("neg-nuc-aalborg", _a("nuc", 159, 90), "NUC freezes and offset jumps every 8-15 s raise nothing"),
     F("neg-ropes-pier", _p("ropes", 160, 30), "swaying ropes and a mast (exclude zones) raise nothing"),
     F("neg-gulls-pier", _p("gulls", 161, 30), "gulls over the pier raise nothing"),
-    F("neg-ducks-lepton-16bit", _l("ducks", 162), "ducks in 16-bit (3-9 °C above the water, well below a head) raise nothing"),
+    F("neg-ducks-lepton-16bit", _l("ducks", 162, seconds=6), "ducks in 16-bit (3-9 °C above the water, well below a head) raise nothing"),
     F("neg-nuc-lepton-16bit", _l("nuc", 163), "NUC freezes in 16-bit radiometric raise nothing"),
-    F("neg-walkers-lepton-16bit", _l("walkers", 164), "walkers at the edge in 16-bit raise nothing"),
+    F("neg-walkers-lepton-16bit", _l("walkers", 164, seconds=6), "walkers at the edge in 16-bit raise nothing"),
     # --- long negatives: hours of harbour life at 2 fps on half-resolution cameras ----------------------------
     *[F(f"long-neg-aalborg-{i}", _a("mixed", 170 + i, 1200, fps=2, season=season, night=night, cam="cam-1-half",
                                     crf=30),
         f"20 min of harbour life (walkers, sitters, gulls, ducks, boats, NUC) at 2 fps, {season} "
         f"{'night' if night else 'day'}: false alarms per camera-hour")
       for i, (season, night) in enumerate([("winter", True), ("summer", True), ("autumn", True), ("winter", False)])],
-    *[F(f"long-neg-pier-{i}", _p("mixed", 180 + i, 1200, fps=2, season=season, night=True, cam="cam-2-half", crf=30),
+    *[F(f"long-neg-pier-{i}", _p("mixed", 180 + i, 1200, fps=2, season=season, night=True, cam="cam-2-half", crf=33),
         f"20 min of harbour life on the pier at 2 fps, {season} night: false alarms per camera-hour")
       for i, season in enumerate(["winter", "summer"])],
 ]
