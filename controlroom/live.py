@@ -56,7 +56,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
                     if not done:
                         if await request.is_disconnected() or ctx.guard.session(request) is None:
                             return
-                        yield b": heartbeat\n\n"
+                        yield _event("ping", {})  # an event, not a comment: the page watches for silence
                         continue
                     change = pending.result()
                     pending = asyncio.ensure_future(anext(changes))

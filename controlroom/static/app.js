@@ -260,26 +260,42 @@ function onLive(ev) {
 }
 
 // ---- live push ----
+// The server sends something at least every 10 s. A stream that goes quiet for 25 s (a proxy holding it
+// open, a laptop waking from sleep) is treated as dead and reopened, and the page says so meanwhile.
+let lastHeard = Date.now();
 function connect() {
   const es = new EventSource(`${QW.prefix}/api/live`);
   window.quaywatch.events = es;
+  const heard = () => { lastHeard = Date.now(); };
   es.addEventListener("hello", () => {
+    heard();
     $("#conn") && ($("#conn").hidden = true);
     // Anything that changed while the stream was down: fetch the whole picture again.
     if (QW.page === "alerts") loadAlerts();
     if (QW.page === "cameras") loadHealth();
   });
+  es.addEventListener("ping", heard);
   es.addEventListener("alert", (ev) => {
+    heard();
     const a = JSON.parse(ev.data);
     if (QW.page !== "alerts") return;
     if (!alerts.has(a.id)) window.quaywatch.pushLatency.push({ id: a.id, ms: Date.now() - a.time * 1000 });
     alerts.set(a.id, a);
     renderAlerts();
   });
-  es.addEventListener("health", (ev) => { if (QW.page === "cameras") renderHealth(JSON.parse(ev.data)); });
-  es.addEventListener("resync", () => { if (QW.page === "alerts") loadAlerts(); });
+  es.addEventListener("health", (ev) => { heard(); if (QW.page === "cameras") renderHealth(JSON.parse(ev.data)); });
+  es.addEventListener("resync", () => { heard(); if (QW.page === "alerts") loadAlerts(); });
   es.onerror = () => { $("#conn") && ($("#conn").hidden = false); };
 }
+setInterval(() => {
+  const es = window.quaywatch.events;
+  if (es && Date.now() - lastHeard > 25000) {
+    $("#conn") && ($("#conn").hidden = false);
+    es.close();
+    lastHeard = Date.now();
+    connect();
+  }
+}, 5000);
 
 if (QW.page === "alerts") { $("#open-alerts").addEventListener("click", onAction); loadAlerts(); }
 if (QW.page === "cameras") { $("#health").addEventListener("click", onLive); loadHealth(); }
