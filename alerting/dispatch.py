@@ -71,6 +71,9 @@ class Dispatcher:
         notices: list[tuple[str, str]] = []
         now = time.time()
         self._locked: set[str] = set()
+        # Within one batch the site lock is held, so an incident found (or opened) for a group key stays the
+        # one to join: remember it rather than asking the database again for every event of a burst.
+        self._groups: dict[tuple, tuple[str, set[str]]] = {}
         with self.store.db.tx():
             for item in batch:
                 self._one(item, now, opened, notices)
@@ -99,17 +102,24 @@ class Dispatcher:
         if ev["site"] not in self._locked:  # held until this batch's commit
             self.store.lock_site(ev["site"])
             self._locked.add(ev["site"])
-        since = now - self.cfg.grouping_window_s
-        joined = self.cfg.grouping_window_s > 0 and self.store.groupable_incident(
-            ev["site"], category, drill, since, camera=ev["camera"] if category == "camera" else None)
+        key = (ev["site"], category, drill, ev["camera"] if category == "camera" else None)
+        joined = self._groups.get(key) if self.cfg.grouping_window_s > 0 else None
+        if joined is None and self.cfg.grouping_window_s > 0:
+            row = self.store.groupable_incident(ev["site"], category, drill, now - self.cfg.grouping_window_s,
+                                                camera=key[3])
+            if row:
+                joined = self._groups[key] = (row["id"], set(row["cameras"].split(",")))
         if joined:
-            self.store.bind_event(ev["event_id"], joined["id"])
-            if self.store.add_camera(joined["id"], ev["camera"], now):
-                audit(self.store, joined["id"], actor="intake", now=now,
+            incident_id, cameras = joined
+            self.store.bind_event(ev["event_id"], incident_id)
+            if ev["camera"] not in cameras and self.store.add_camera(incident_id, ev["camera"], now):
+                cameras.add(ev["camera"])
+                audit(self.store, incident_id, actor="intake", now=now,
                       note=f"camera {ev['camera']} saw it too (event {ev['event_id']})")
-                notices.append((joined["id"], "camera_joined"))
+                notices.append((incident_id, "camera_joined"))
             return
         incident_id = self._open(ev, category, drill, t, now)
+        self._groups[key] = (incident_id, {ev["camera"]})
         self.store.bind_event(ev["event_id"], incident_id)
         self.metrics.incidents.labels(category, str(drill).lower()).inc()
         opened.append(Opened(incident_id, item.received))
