@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quaywatch.simulator.geometry import SceneGeometry
-from quaywatch.simulator.people import BodyLook, Person, Track, body_sprite, walk
+from quaywatch.simulator.people import BodyLook, Person, Track, body_sprite, drift, walk
 from quaywatch.simulator.sprites import Ellipse, paste, render_ellipses
 from quaywatch.simulator.stage import Stage
 
@@ -24,7 +24,7 @@ class NoRoom(ValueError):
     """The geometry has no room for this actor at the requested place; pick another."""
 
 
-def _edge_feet(geo: SceneGeometry, p: np.ndarray, n: np.ndarray, h: float) -> np.ndarray:
+def edge_feet(geo: SceneGeometry, p: np.ndarray, n: np.ndarray, h: float) -> np.ndarray:
     """Where a person stands at the edge: as close as possible with feet and body centre on land."""
     for k in np.arange(0.12, 1.5, 0.04):
         feet = p - n * k * h
@@ -62,7 +62,7 @@ class Fall:
         rng, geo = self.rng, self.geo
         p, tangent, n = geo.quay_point(self.u)
         self.h = h = float(geo.person_px(p[1]))
-        self.feet = _edge_feet(geo, p, n, h)
+        self.feet = edge_feet(geo, p, n, h)
         self.landing = _landing(geo, p, n, h, rng)
         direction = 1.0 if rng.random() < 0.5 else -1.0
         start_pt = self.feet
@@ -110,12 +110,7 @@ class Fall:
         """The head drifts slowly with the current, stopping where the water ends (the wall)."""
         ang = rng.uniform(0, 2 * np.pi)
         v = np.array([np.cos(ang), np.sin(ang) * 0.5]) * rng.uniform(0.03, 0.15) * self.h
-        times = self.surface_t + np.arange(0, 120.0, 0.5)
-        pts = self.landing + v * (times - self.surface_t)[:, None]
-        ok = self.geo.in_water(pts, margin=0.2 * self.h) & self.geo.in_frame(pts, margin=2)
-        stop = int(np.argmin(ok)) if not ok.all() else len(pts)
-        pts[stop:] = pts[max(stop - 1, 0)]
-        return Track(times, pts)
+        return drift(self.geo, self.landing, v, self.surface_t, 120.0, 0.2 * self.h)
 
     def head_at(self, t: float) -> np.ndarray:
         return self.head_track.at(t)
@@ -188,12 +183,7 @@ class Swimmer:
         h = float(self.geo.person_px(self.at_point[1]))
         ang = self.rng.uniform(0, 2 * np.pi)
         v = np.array([np.cos(ang), 0.5 * np.sin(ang)]) * self.rng.uniform(0.15, 0.3) * h
-        times = self.start + np.arange(0, 300.0, 0.5)
-        pts = self.at_point + v * (times - self.start)[:, None]
-        ok = self.geo.in_water(pts, margin=0.2 * h) & self.geo.in_frame(pts, margin=2)
-        stop = int(np.argmin(ok)) if not ok.all() else len(pts)
-        pts[stop:] = pts[max(stop - 1, 0)]  # reached the wall: treads water there
-        self.track = Track(times, pts)
+        self.track = drift(self.geo, self.at_point, v, self.start, 300.0, 0.2 * h)  # at the wall: treads water
         self.v = v
 
     def draw(self, stage: Stage, t: float) -> None:

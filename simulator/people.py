@@ -64,6 +64,16 @@ def walk(geo: SceneGeometry, waypoints: list[np.ndarray], t0: float, speed_h: fl
     return Track(np.array(times), np.array(pts))
 
 
+def drift(geo: SceneGeometry, p0: np.ndarray, v: np.ndarray, t0: float, seconds: float, margin_px: float) -> Track:
+    """Float from p0 at v px/s, stopping where the water (less a margin) or the frame ends: at the wall."""
+    times = t0 + np.arange(0, seconds, 0.5)
+    pts = p0 + v * (times - t0)[:, None]
+    ok = geo.in_water(pts, margin=margin_px) & geo.in_frame(pts, margin=2)
+    stop = int(np.argmin(ok)) if not ok.all() else len(pts)
+    pts[stop:] = pts[max(stop - 1, 0)]
+    return Track(times, pts)
+
+
 @dataclass
 class BodyLook:
     clothes_c: float

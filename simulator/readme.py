@@ -44,7 +44,8 @@ quaywatch simulate --scenario fall --site recordings_fixtures/sites/aalborg-sim.
 ```
 
 Frames depend only on (site camera, scenario, seed, seconds, fps, bits, season, day/night): the same
-command gives the same frames (H.264 encoding is also deterministic with the pinned encoder settings).
+command gives the same frames. With the same x264 build the MP4 files are byte-identical; MKV files differ
+only in the muxing date in their header (the decoded 16-bit frames are identical; a test checks both).
 """
 
 

@@ -15,7 +15,7 @@ from quaywatch.config.recording import TruthEvent
 from quaywatch.simulator.boats import Boat
 from quaywatch.simulator.climate import Climate
 from quaywatch.simulator.engine import Script
-from quaywatch.simulator.falls import Fall, NoRoom, Swimmer, _edge_feet
+from quaywatch.simulator.falls import Fall, NoRoom, Swimmer, edge_feet
 from quaywatch.simulator.geometry import SceneGeometry
 from quaywatch.simulator.people import BodyLook, Person, Track, walk
 from quaywatch.simulator.wildlife import Duck, Gull
@@ -66,7 +66,7 @@ def add_stander(s: Script, geo: SceneGeometry, rng: Rng, c: Climate, t0: float, 
         p, _, n = geo.quay_point(rng.uniform(0.1, 0.9))
         h = float(geo.person_px(p[1]))
         try:
-            feet = _edge_feet(geo, p, n, h)
+            feet = edge_feet(geo, p, n, h)
         except NoRoom:
             continue
         if not sitting:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quaywatch.simulator.geometry import SceneGeometry
-from quaywatch.simulator.people import Track
+from quaywatch.simulator.people import Track, drift
 from quaywatch.simulator.sprites import Ellipse, paste, render_ellipses
 from quaywatch.simulator.stage import Stage
 
@@ -63,12 +63,7 @@ class Duck:
         ang = self.rng.uniform(0, 2 * np.pi)
         h = float(self.geo.person_px(self.at_point[1]))
         v = np.array([np.cos(ang), 0.4 * np.sin(ang)]) * self.rng.uniform(0.04, 0.15) * h
-        times = self.start + np.arange(0, self.end - self.start + 1.0, 0.5)
-        pts = self.at_point + v * (times - self.start)[:, None]
-        ok = self.geo.in_water(pts, margin=0.1 * h) & self.geo.in_frame(pts, margin=2)
-        stop = int(np.argmin(ok)) if not ok.all() else len(pts)
-        pts[stop:] = pts[max(stop - 1, 0)]
-        self.track = Track(times, pts)
+        self.track = drift(self.geo, self.at_point, v, self.start, self.end - self.start + 1.0, 0.1 * h)
         self.heading = float(np.sign(v[0]) or 1.0)
         self.dive_every = self.rng.uniform(15, 40)
         self.phase = self.rng.uniform(0, 1)
