@@ -283,7 +283,8 @@ class TwilioStandIn:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         form = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(body.decode(errors="replace")).items()}
-        record = {"method": h.command, "path": h.path, "form": form, "t": time.perf_counter(), "status": None}
+        record = {"method": h.command, "path": h.path, "form": form, "t": time.perf_counter(), "wall": time.time(),
+                  "status": None}
         with self._lock:
             self.requests.append(record)
             fail = self._fail > 0
