@@ -29,6 +29,13 @@ TEXT: dict[str, dict[str, str]] = {
         "viewer_readonly": "Du kan se, men ikke handle (rolle: læser).", "action_failed": "Handlingen mislykkedes",
         "no_data": "Ingen data endnu.", "operator": "Operatør", "language": "English",
         "camera_offline": "KAMERA OFFLINE", "self_test_failed": "SELVTEST FEJLET",
+        "channel_sms": "SMS", "channel_voice": "opkald",
+        "status_sending": "sendes", "status_queued": "i kø", "status_accepted": "modtaget", "status_sent": "sendt",
+        "status_delivered": "leveret", "status_read": "læst", "status_undelivered": "ikke leveret",
+        "status_failed": "fejlet", "status_unknown": "ukendt", "status_dry-run": "prøvekørsel",
+        "status_ringing": "ringer", "status_in-progress": "i gang", "status_completed": "besvaret",
+        "status_answered": "besvaret", "status_busy": "optaget", "status_no-answer": "intet svar",
+        "status_canceled": "annulleret",
     },
     "en": {
         "title": "Control room", "alerts": "Alerts", "cameras": "Cameras", "statistics": "Statistics",
@@ -54,6 +61,13 @@ TEXT: dict[str, dict[str, str]] = {
         "viewer_readonly": "You can look but not act (role: viewer).", "action_failed": "The action failed",
         "no_data": "No data yet.", "operator": "Operator", "language": "Dansk",
         "camera_offline": "CAMERA OFFLINE", "self_test_failed": "SELF-TEST FAILED",
+        "channel_sms": "SMS", "channel_voice": "call",
+        "status_sending": "sending", "status_queued": "queued", "status_accepted": "accepted", "status_sent": "sent",
+        "status_delivered": "delivered", "status_read": "read", "status_undelivered": "undelivered",
+        "status_failed": "failed", "status_unknown": "unknown", "status_dry-run": "dry run",
+        "status_ringing": "ringing", "status_in-progress": "in progress", "status_completed": "answered",
+        "status_answered": "answered", "status_busy": "busy", "status_no-answer": "no answer",
+        "status_canceled": "canceled",
     },
 }
 

@@ -109,8 +109,9 @@ function mapSvg(a) {
 }
 function pagesTable(a) {
   if (!a.pages.length) return "";
-  const rows = a.pages.map((p) => `<tr><td>${esc(p.person)}</td><td>${esc(p.channel)}</td><td>${esc(p.sent_local)}</td>` +
-    `<td class="status-${esc(p.status)}">${esc(p.status)}${p.error_code ? " (" + esc(p.error_code) + ")" : ""}</td></tr>`).join("");
+  const rows = a.pages.map((p) => `<tr><td>${esc(p.person)}</td><td>${esc(T["channel_" + p.channel] || p.channel)}</td>` +
+    `<td>${esc(p.sent_local)}</td><td class="status-${esc(p.status)}" data-status="${esc(p.status)}">` +
+    `${esc(T["status_" + p.status] || p.status)}${p.error_code ? " (" + esc(p.error_code) + ")" : ""}</td></tr>`).join("");
   return `<table class="pages"><thead><tr><th>${esc(T.paged)}</th><th></th><th>${esc(T.time)}</th><th>${esc(T.delivery)}</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 function auditList(a) {
