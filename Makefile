@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 system-deps:
-	@bash .ci/system-deps.sh
+	@bash .ci/system-deps.sh test
 
 demo: $(STAMP)
+	@bash .ci/system-deps.sh demo
 	$(BIN)/quaywatch demo
 
 test: $(STAMP)
+	@bash .ci/system-deps.sh test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
