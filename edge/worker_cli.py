@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # First thing: a stop request that arrives while heavy modules load must still stop us cleanly
+    # (and a background job's inherited SIG_IGN for SIGINT must not make Ctrl-C a no-op).
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     site = load_site(args.site)
     updates = {}
     if args.worker:
@@ -38,9 +43,6 @@ def _run(args: argparse.Namespace) -> int:
     from quaywatch.edge.worker import EdgeWorker  # heavy imports (detector, PyAV) only when running
 
     host, port, embedded = ensure_broker(site.mqtt.host, site.mqtt.port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     worker = None
     try:
         worker = EdgeWorker(site, (host, port), cameras=args.camera, data_dir=args.data_dir,
@@ -54,4 +56,5 @@ def _run(args: argparse.Namespace) -> int:
             worker.stop()
         if embedded is not None:
             embedded.stop()
+    print(f"edge worker {site.edge.worker_id} stopped", flush=True)
     return 0
