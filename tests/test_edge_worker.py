@@ -8,12 +8,14 @@ import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import numpy as np
+import pytest
 import yaml
 
 from quaywatch.config import site_from_dict
@@ -172,3 +174,31 @@ def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(m
                                for c, s in stats.items()))
     finally:
         worker.stop()
+
+
+def test_no_broker_configured_runs_the_embedded_one_and_sigterm_stops_everything(tmp_path):
+    port = free_port()
+    data = site_dict(tmp_path, port, [{"id": "cam-dark", "source": f"rtsp://127.0.0.1:{free_port()}/x"}])
+    data["mqtt"] = {"port": port}  # no host: the edge starts amqtt on 127.0.0.1:<port> itself
+    edge = edge_process(tmp_path, write_site(tmp_path, data))
+    rec = None
+    try:
+        deadline = time.monotonic() + 30
+        while rec is None and time.monotonic() < deadline:
+            try:
+                rec = MqttRecorder(port, "quaywatch/#", client_id="control-room")
+            except (OSError, TimeoutError):
+                time.sleep(0.3)
+        assert rec is not None, edge.output()[-2000:]
+        topic = "quaywatch/test-harbour/edge/edge-t/status"
+        assert rec.wait_for(lambda m: any(t == topic and json.loads(p)["state"] == "online" for t, p, _ in m), 20)
+        edge.signal(signal.SIGTERM)
+        assert edge.proc.wait(20) == 0, edge.output()[-2000:]
+        assert rec.wait_for(lambda m: any(t == topic and json.loads(p)["reason"] == "stopped" for t, p, _ in m), 5)
+        assert "edge worker edge-t stopped" in edge.output()
+        with pytest.raises(OSError):  # the embedded broker went with it
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    finally:
+        if rec is not None:
+            rec.close()
+        edge.stop()
