@@ -179,6 +179,8 @@ def main() -> int:
               f"{alerts} alerts with evidence, "
               f"CPU {cpu:.2f} of {cores} cores ({100 * cpu / cores:.0f}% of the machine); load average "
               f"{load:.1f} (others' work on a shared machine takes cores from the worker)")
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  peak memory of this process {rss_mb:.0f} MB (evidence ring: ~12 s of frames per camera)")
         # Informational: on a machine shared with other work, drops measure the neighbours as much as us.
         if dropped > 0.01 * max(1, total) and load > cores:
             print("  (drops above 1% with the machine oversubscribed: rerun on a quiet machine to judge)")
