@@ -23,6 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+
 from quaywatch.config import Camera, Site
 from quaywatch.config.wire import encode
 from quaywatch.edge.capture import CameraCapture, CameraHealth, CapturedFrame
@@ -108,6 +110,9 @@ class EdgeWorker:
 
     # --- life -----------------------------------------------------------------------------------
     def start(self) -> EdgeWorker:
+        # The pool is the parallelism: OpenCV's own worker threads on top would oversubscribe the cores
+        # and make one camera's frame compete with another's.
+        cv2.setNumThreads(1)
         pending = len(self.outbox)
         if pending:
             log.info("outbox holds %d unacknowledged event(s) from before: resending them first", pending)
