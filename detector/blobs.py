@@ -24,6 +24,7 @@ class Blobs:
     area: np.ndarray  # (N,) float, px at full resolution
     peak: np.ndarray  # (N,) float: highest contrast, water-noise sigmas
     peak_raw: np.ndarray  # (N,) float: warmest raw value (°C radiometric, grey 8-bit), 2x2-smoothed
+    core: np.ndarray  # (N, 4) float: box of the pixels at least half as warm as the peak (a head, not its wake)
 
     def __len__(self) -> int:
         return len(self.area)
@@ -31,10 +32,11 @@ class Blobs:
     @classmethod
     def empty(cls) -> Blobs:
         z = np.zeros(0)
-        return cls(np.zeros((0, 4)), np.zeros((0, 2)), z, z.copy(), z.copy())
+        return cls(np.zeros((0, 4)), np.zeros((0, 2)), z, z.copy(), z.copy(), np.zeros((0, 4)))
 
     def take(self, keep: np.ndarray) -> Blobs:
-        return Blobs(self.box[keep], self.centroid[keep], self.area[keep], self.peak[keep], self.peak_raw[keep])
+        return Blobs(self.box[keep], self.centroid[keep], self.area[keep], self.peak[keep], self.peak_raw[keep],
+                     self.core[keep])
 
 
 def _peak_raw(wf: WarmthFrame, crop, scale: int, x: int, y: int, w: int, h: int, inside: np.ndarray) -> float:
@@ -64,6 +66,7 @@ def extract_blobs(
         return Blobs.empty()
     centroid = np.empty((n, 2))
     area, peak, peak_raw = np.empty(n), np.empty(n), np.empty(n)
+    core = np.empty((n, 4))
     for j, k in enumerate(keep):  # per blob, not per pixel: a handful per frame, four OpenCV calls each
         x, y, w, h = rects[k]
         inside = wf.warm[y : y + h, x : x + w]
@@ -71,10 +74,14 @@ def extract_blobs(
         area[j] = m["m00"]
         m00 = m["m00"] or 1e-9
         centroid[j] = (m["m10"] / m00 + x, m["m01"] / m00 + y)
-        peak[j] = cv2.minMaxLoc(wf.contrast[y : y + h, x : x + w], inside)[1]
+        contrast = wf.contrast[y : y + h, x : x + w]
+        peak[j] = cv2.minMaxLoc(contrast, inside)[1]
+        cx, cy, cw, ch = cv2.boundingRect(((contrast >= 0.5 * peak[j]) & (inside > 0)).view(np.uint8))
+        core[j] = (x + cx, y + cy, cw, ch)
         peak_raw[j] = _peak_raw(wf, crop, scale, x, y, w, h, inside)
     r = rects[keep].astype(np.float64)
     x0, y0 = crop[0], crop[1]
     box = np.stack([r[:, 0] * scale + x0, r[:, 1] * scale + y0, r[:, 2] * scale, r[:, 3] * scale], axis=1)
     centroid = (centroid + 0.5) * scale + np.array([x0, y0]) - 0.5
-    return Blobs(box, centroid, np.maximum(area, 1) * scale * scale, peak, peak_raw)
+    core = np.column_stack([core[:, 0] * scale + x0, core[:, 1] * scale + y0, core[:, 2] * scale, core[:, 3] * scale])
+    return Blobs(box, centroid, np.maximum(area, 1) * scale * scale, peak, peak_raw, core)

@@ -34,6 +34,7 @@ INCIDENT_MAX_DRIFT = 2.0  # person heights
 LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat along the quay; generous,
 # because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
+WARM_AS_LAND = 0.5  # a body in the water is at least this fraction as warm as the person was on land
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
 WATER_MAX_HEIGHT = 0.4  # person heights: head and shoulders, an arm raised
 WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body, not a head in the water
@@ -51,6 +52,7 @@ class Departure:
     point: np.ndarray
     height: float  # person height there, px: the larger of the perspective's and the track's own
     land_height: float
+    land_peak: float  # how warm the person was on land, noise sigmas
 
 
 @dataclass(slots=True)
@@ -128,11 +130,13 @@ class AlertRules:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()
             tr.land_height = max(tr.land_height, height / e)
+            tr.land_peak = max(tr.land_peak, tr.peak)
             if side == LAND and height >= self.tuning.person_min_height * e:
                 self.person_warmth = max(tr.peak, self.person_warmth)
         if side == WATER:
             tr.water_frames += 1
             tr.water_height = max(tr.water_height, height / e)
+            tr.water_peak = max(tr.water_peak, tr.peak)
             if tr.first_water_t is None:
                 tr.first_water_t = ctx.t
             moved = tr.land_point is not None and np.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
@@ -156,9 +160,13 @@ class AlertRules:
             # and what went in is no bigger than what stood on land (a walker's blob growing over the edge as
             # he comes closer is not a fall)
             confirmed = confirmed and tr.box[3] <= 1.25 * max(tr.land_height, self.tuning.water_min_size) * e + 2
+            # a head in the water is about as warm as the person was on land; a reflection on the water is not
+            confirmed = confirmed and tr.peak >= WARM_AS_LAND * tr.land_peak
             if tr.land_height < self.tuning.person_min_height:
-                # only a head was seen on land: it must also stop like a body in water does; a gull flies on
+                # only a head was seen on land: it must also stop like a body in water does (a gull flies on)
+                # and look like a head in the water by every measure
                 confirmed = confirmed and float(np.hypot(*tr.velocity)) <= 2 * self.tuning.water_max_speed * e
+                confirmed = confirmed and self._body_like(tr, e, ctx, land_people, strict=False)
             if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
                 conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
                 return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame)
@@ -166,17 +174,20 @@ class AlertRules:
         if side != WATER or tr.land_person_t is not None:
             return None
         handoff = self._handoff(tr, ctx)
-        if handoff is not None and tr.hits >= 2 and self._body_like(tr, e, ctx, land_people, strict=False):
+        warm_enough = handoff is not None and tr.peak >= WARM_AS_LAND * handoff.land_peak
+        if warm_enough and tr.hits >= 2 and self._body_like(tr, e, ctx, land_people, strict=False):
             conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.25 * min(1.0, tr.hits / 4)
             return self._alert("water_entry", tr, ctx, conf, handoff.frame_index)
+        body_now = self._body_like(tr, e, ctx, land_people, strict=True)
+        tr.body_frames += body_now
         first = tr.first_water_t if tr.first_water_t is not None else tr.born_t
-        if ctx.t - first < self.tuning.in_water_confirm_s:
+        if not body_now or ctx.t - first < self.tuning.in_water_confirm_s:
             return None
         frames = ctx.frame_index - tr.born_frame + 1
         if tr.hits < 0.6 * frames:  # flickers in and out: rain, glints, a wave crest
             return None
-        if not self._body_like(tr, e, ctx, land_people, strict=True):
-            return None
+        if tr.body_frames < max(2, 0.6 * tr.water_frames):
+            return None  # mostly not a person, once looking like one: a duck crossing a threshold for a moment
         conf = 0.5 + 0.25 * min(1.0, (ctx.t - first) / (2 * self.tuning.in_water_confirm_s)) + 0.25 * min(
             1.0, tr.hits / max(frames, 1)
         )
@@ -215,8 +226,9 @@ class AlertRules:
 
     @staticmethod
     def _head_sized(tr: TrackState, e: float) -> bool:
-        """Head and shoulders: not taller than WATER_MAX_HEIGHT (+2 px of blur), not a tall narrow upright."""
-        w, h = float(tr.box[2]), float(tr.box[3])
+        """Head and shoulders: not taller than WATER_MAX_HEIGHT (+2 px of blur), not a tall narrow upright.
+        Judged on the blob's warm core: a body under the surface can show as a fainter warm wake below."""
+        w, h = float(tr.core[2]), float(tr.core[3])
         return h <= WATER_MAX_HEIGHT * e + 2 and h <= WATER_MAX_ASPECT * w + 1
 
     def _inside_view(self, tr: TrackState) -> bool:
@@ -239,7 +251,10 @@ class AlertRules:
     def _on_lost(self, tr: TrackState, ctx: FrameContext) -> Detection | None:
         if tr.alerted:
             return None
-        went_under = tr.water_height >= self.tuning.water_min_size  # a body went under, not a fragment
+        # a body went under, not a fragment or a reflection: body-sized and about as warm as on land
+        went_under = tr.water_height >= self.tuning.water_min_size and tr.water_peak >= WARM_AS_LAND * tr.land_peak
+        if tr.land_height < self.tuning.person_min_height:
+            went_under = went_under and tr.water_peak >= self.tuning.head_min_sigma
         if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr) and went_under:
             # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
             conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
@@ -249,7 +264,9 @@ class AlertRules:
             # reached the water next to where the walker vanished, and went under.
             handoff = self._handoff(tr, ctx)
             body = tr.hits >= 2 and tr.box[3] >= self.tuning.water_min_size * self.geo.person_height(tr.anchor[1]) + 1
-            if handoff is not None and body and tr.peak >= 0.5 * self.tuning.head_min_sigma:
+            warm = handoff is not None and tr.water_peak >= max(WARM_AS_LAND * handoff.land_peak,
+                                                                0.5 * self.tuning.head_min_sigma)
+            if body and warm:
                 conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.1
                 return self._alert("water_entry", tr, ctx, conf, handoff.frame_index, t=ctx.t)
         if tr.land_person_t is not None and ctx.t - tr.land_person_t <= 1.0:
@@ -258,7 +275,8 @@ class AlertRules:
             if abs(d) <= (self.tuning.edge_margin + 0.6) * e:
                 # reach in px: the person's own height if the perspective guess is smaller (unmeasured camera)
                 reach = max(e, float(tr.box[3]))
-                self.departures.append(Departure(tr.last_t, tr.last_frame, tr.anchor.copy(), reach, tr.land_height))
+                self.departures.append(Departure(tr.last_t, tr.last_frame, tr.anchor.copy(), reach, tr.land_height,
+                                                 tr.land_peak))
         return None
 
     # ------------------------------------------------------------------------------------------------

@@ -20,14 +20,41 @@ class TrackState:
     """One tracked warm object. Mutable; `rules.py` keeps its per-track verdicts here too."""
 
     __slots__ = (
-        "alerted", "area", "born_frame", "born_side", "born_t", "box", "centroid", "crossed_frame", "crossed_t",
-        "first_water_t", "hits", "id", "incident", "land_height", "land_person_t", "land_point", "last_frame", "last_t",
-        "misses", "peak", "peak_raw", "start_centroid", "velocity", "water_frames", "water_height",
+        "alerted",
+        "area",
+        "body_frames",
+        "born_frame",
+        "born_side",
+        "born_t",
+        "box",
+        "centroid",
+        "core",
+        "crossed_frame",
+        "crossed_t",
+        "first_water_t",
+        "hits",
+        "id",
+        "incident",
+        "land_height",
+        "land_peak",
+        "land_person_t",
+        "land_point",
+        "last_frame",
+        "last_t",
+        "misses",
+        "peak",
+        "peak_raw",
+        "start_centroid",
+        "velocity",
+        "water_frames",
+        "water_height",
+        "water_peak",
     )
 
     def __init__(self, track_id: int, blobs: Blobs, i: int, t: float, frame_index: int):
         self.id = track_id
         self.box = blobs.box[i].copy()
+        self.core = blobs.core[i].copy()
         self.centroid = blobs.centroid[i].copy()
         self.start_centroid = self.centroid.copy()
         self.area = float(blobs.area[i])
@@ -48,6 +75,9 @@ class TrackState:
         self.first_water_t: float | None = None
         self.water_frames = 0
         self.water_height = 0.0  # tallest box seen on the water side, person heights
+        self.land_peak = 0.0  # warmest seen on land (noise sigmas): a body in the water is about as warm
+        self.water_peak = 0.0  # warmest seen on the water side
+        self.body_frames = 0  # frames on the water side that looked like a person in the water
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
 
@@ -58,6 +88,7 @@ class TrackState:
         self.velocity = inst_v if self.hits == 1 else 0.5 * self.velocity + 0.5 * inst_v
         self.centroid = new_c.copy()
         self.box = blobs.box[i].copy()
+        self.core = blobs.core[i].copy()
         self.area = float(blobs.area[i])
         self.peak = float(blobs.peak[i])
         self.peak_raw = float(blobs.peak_raw[i])

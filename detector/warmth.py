@@ -24,6 +24,15 @@ GLOBAL_CHANGE_FRACTION = 0.25
 FG_LEARN_EVERY = 40  # frames between the (much slower) learning under foreground pixels
 
 
+def robust_sigma(deviations: np.ndarray) -> float:
+    """Sigma of mostly-normal deviations from a mean of their absolute values, the largest 10 % left out:
+    a mean does not jump by whole grey levels like a quantile of 8-bit data, and leaving out the tail keeps
+    a person in the water (or a boat) from inflating the water's spread and hiding himself."""
+    a = np.abs(deviations)
+    k = int(0.9 * len(a))
+    return 1.521 * float(np.partition(a, k)[:k].mean())  # E|x| below the 90th percentile of |x| = 0.6575 sigma
+
+
 @dataclass(slots=True)
 class WarmthFrame:
     contrast: np.ndarray  # float32, work crop: (normalised frame - background) / water noise: in noise sigmas
@@ -73,10 +82,10 @@ class WarmthModel:
         flat = raw.ravel()
         water = flat[self._water_idx]
         q50 = np.partition(water, len(water) // 2)[len(water) // 2]
-        # Mean absolute deviation, not an interquartile range: 8-bit water is a few grey levels wide and
-        # quantiles of it jump by whole levels (a 2x 'gain change' every few frames); a mean does not.
+        # A (trimmed) mean absolute deviation, not an interquartile range: 8-bit water is a few grey levels
+        # wide and its quantiles jump by whole levels (a 2x 'gain change' every few frames); a mean does not.
         floor = 0.05 if self._radiometric else 0.5  # K / grey: below this the spread is quantisation
-        spread_now = max(1.2533 * float(np.abs(water - q50).mean()), floor)
+        spread_now = max(robust_sigma(water - q50), floor)
         rebaselined = False
         if self._spread == 0.0 or not (0.9 < spread_now / self._spread < 1.1):
             self._spread = spread_now  # AGC gain jump: take the new scale at once
@@ -108,7 +117,7 @@ class WarmthModel:
 
     def _update_noise(self, residual: np.ndarray, floor: float) -> None:
         mid = np.partition(residual, len(residual) // 2)[len(residual) // 2]
-        now = max(1.2533 * float(np.abs(residual - mid).mean()), floor, 1e-3)
+        now = max(robust_sigma(residual - mid), floor, 1e-3)
         if self._noise == 0.0 or not (0.5 < now / self._noise < 2.0):
             self._noise = now
         else:
