@@ -84,7 +84,6 @@ class EdgeWorker:
         if not chosen:
             raise QuaywatchError(f"site {site.site.id!r}: no enabled camera to run")
         self._sources = sources or {}
-        self.topics = None
         self.threads = self.cfg.detection_threads or os.cpu_count() or 2
         now = time.time()
         ring_s = self.cfg.evidence.pre_s + self.cfg.evidence.post_s + 2.0
@@ -97,12 +96,17 @@ class EdgeWorker:
             for c in chosen
         }
         self.outbox = Outbox(self.data_dir / "outbox.db")
-        self.link = MqttLink(site.mqtt, site.site.id, self.cfg.worker_id, self.outbox, *broker)
-        self.topics = self.link.topics
-        self.evidence = EvidenceStore(self.data_dir / "evidence", self.cfg.evidence)
-        ev = self.cfg.evidence
-        port = ev.http_port if evidence_port is None else evidence_port
-        self.server = EvidenceServer(self.evidence, ev.http_host, port, ev.public_url, stats=lambda: self.stats())
+        try:
+            self.link = MqttLink(site.mqtt, site.site.id, self.cfg.worker_id, self.outbox, *broker)
+            self.topics = self.link.topics
+            self.evidence = EvidenceStore(self.data_dir / "evidence", self.cfg.evidence)
+            ev = self.cfg.evidence
+            port = ev.http_port if evidence_port is None else evidence_port
+            self.server = EvidenceServer(self.evidence, ev.http_host, port, ev.public_url,
+                                         stats=lambda: self.stats())
+        except BaseException:
+            self.outbox.close()  # release it: the caller may try again in this process
+            raise
         self._ready: queue.Queue[CameraRunner | None] = queue.Queue()
         self._stop = threading.Event()
         self._pool: list[threading.Thread] = []
@@ -138,9 +142,11 @@ class EdgeWorker:
 
     def stop(self) -> None:
         self._stop.set()
-        for runner in self.runners.values():
-            if runner.capture:
-                runner.capture.stop()
+        captures = [r.capture for r in self.runners.values() if r.capture]
+        for capture in captures:  # ask them all first, so a hung camera's timeout is paid once, not per camera
+            capture.stop(timeout=0)
+        for capture in captures:
+            capture.stop(timeout=1.0)
         for _ in self._pool:
             self._ready.put(None)
         for t in self._pool:
