@@ -210,7 +210,7 @@ class EdgeWorker:
         started = time.perf_counter()
         try:
             if runner.pipeline is None:
-                runner.pipeline = CameraPipeline(self.site, cam, fps=cam.fps or 9.0)
+                runner.pipeline = CameraPipeline(self.site, cam, fps=self._fps(runner))
             alerts = runner.pipeline.process(cf.t, cf.frame)
         except QuaywatchError as exc:  # e.g. the stream changed resolution: start the detector afresh
             runner.stats.errors += 1
@@ -230,6 +230,16 @@ class EdgeWorker:
             except Exception:
                 runner.stats.errors += 1
                 log.exception("%s: could not raise alert %s", cam.id, alert.as_json())
+
+    @staticmethod
+    def _fps(runner: CameraRunner) -> float:
+        """The detector's time constants need the stream's frame rate: the config's, else what the stream
+        announces (`nominal_fps`, when the capture exposes it), else 9 fps (the common thermal rate)."""
+        fps = runner.camera.fps or getattr(runner.capture, "nominal_fps", None)
+        if not fps:
+            log.warning("%s: no fps in the site config and none announced by the stream; assuming 9",
+                        runner.camera.id)
+        return float(fps or 9.0)
 
     def _raise_alert(self, runner: CameraRunner, alert: Alert, cf: CapturedFrame) -> None:
         det, cam = alert.detection, runner.camera
