@@ -43,6 +43,19 @@ quaywatch simulate --scenario fall --site recordings_fixtures/sites/aalborg-sim.
     --seed 7 --seconds 30 --bits 8 --out /tmp/fall.mp4 --contact-sheet /tmp/fall.png    # one clip, and a look at it
 ```
 
+## What the simulator models, and what it does not
+
+Modelled: water colder than the paving (summer nights: the paving stays warmer than the water), a wet quay
+wall, ripples, bollards, benches and lamp posts; people in perspective (1.75 m = ~24 px near the Aalborg
+quay, as in the real LTD frames) walking, standing, sitting at the edge, in groups; falls (tip and drop
+0.4-1 s, splash at water temperature, a ~25-30 °C head that bobs, drifts and may sink); swimmers; gulls,
+ducks (some diving), boats with hot engines and wakes; reflections on wet paving and on the water; ropes
+and masts in the cameras' `exclude` zones; rain; NETD noise, fixed-pattern noise, offset drift, NUC
+freezes with an offset step; an 8-bit AGC that follows the hottest pixels.
+Not modelled: fog, snow, sun glint on the water, lens flare, camera shake, occlusion of a fall by a boat,
+people climbing down ladders, dogs, bicycles and cars; body shapes are ellipses, not articulated people.
+Treat the synthetic clips as a regression net; the real frames in ../shared are the reality check.
+
 Frames depend only on (site camera, scenario, seed, seconds, fps, bits, season, day/night): the same
 command gives the same frames. With the same x264 build the MP4 files are byte-identical; MKV files differ
 only in the muxing date in their header (the decoded 16-bit frames are identical; a test checks both).
