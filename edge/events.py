@@ -6,6 +6,7 @@ the contract is caught at the edge, named, and never reaches the outbox.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
@@ -38,7 +39,7 @@ def detection_event(site_id: str, camera: Camera, detection: Detection, frame_si
     payload.update({
         "track_id": int(detection.track_id),
         "bbox": [max(0, int(v)) for v in detection.bbox],
-        "confidence": round(float(min(1.0, max(0.0, detection.confidence))), 3),
+        "confidence": _unit(detection.confidence),
         "frame_size": [int(frame_size[0]), int(frame_size[1])],
         "message": f"{detection.kind.replace('_', ' ')} at {camera.name}",
     })
@@ -52,6 +53,12 @@ def camera_event(site_id: str, camera: Camera, kind: str, t: float, message: str
     payload = _base(site_id, camera, kind, t, None, False)
     payload["message"] = message[:500]
     return payload
+
+
+def _unit(value: float) -> float:
+    """A confidence in [0, 1]; NaN (which JSON cannot carry) counts as no confidence at all."""
+    v = float(value)
+    return 0.0 if math.isnan(v) else round(min(1.0, max(0.0, v)), 3)
 
 
 def to_wire(payload: dict) -> bytes:
