@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from quaywatch.alerting.store.migrations import pending, statements
 from quaywatch.errors import QuaywatchError
 
+MIGRATION_LOCK = 0x71756179  # "quay": the advisory lock key two nodes migrating one database agree on
+
 
 class Database:
     def __init__(self, url: str):
@@ -123,6 +125,10 @@ class Database:
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version. Safe when two nodes start at once."""
         with self.tx():
+            if self.dialect == "postgres":
+                # Two nodes racing CREATE TABLE IF NOT EXISTS on a fresh database both pass the check, and
+                # the second fails on pg_type's unique index: serialise from the first statement on.
+                self.one("SELECT pg_advisory_xact_lock(?) AS locked", (MIGRATION_LOCK,))
             self.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             if self.dialect == "postgres":
                 self.run("LOCK TABLE schema_version IN EXCLUSIVE MODE")
