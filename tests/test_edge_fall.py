@@ -9,13 +9,15 @@ import shutil
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import yaml
 
-from quaywatch.config import load_site
+from quaywatch.config import Camera, load_site
+from quaywatch.config.recording import load_ground_truth, sidecar_for
 from quaywatch.config.wire import decode
 from tests.camsim_peer import CameraSim
 from tests.peers import Mosquitto, MqttRecorder, Process
@@ -23,21 +25,34 @@ from tests.peers import Mosquitto, MqttRecorder, Process
 ALERTS = ("water_entry", "person_in_water")
 
 
-def start_fall_camera_and_edge(mosquitto, tmp_path) -> tuple[CameraSim, Process]:
-    """The simulated ONVIF camera looping a 16 s clip with a fall, and `quaywatch edge` reading it."""
+FIXTURE = Path(__file__).resolve().parents[1] / "recordings_fixtures" / "fall-aalborg-winter-night-1.mp4"
+
+
+def fall_clip(tmp_path) -> tuple[Path, Camera]:
+    """A recorded fall and the camera geometry it was shot with: the committed fixture (what the detector is
+    scored on), or, in a checkout without it, the same scenario rendered by the simulator."""
+    if FIXTURE.exists():
+        truth = load_ground_truth(sidecar_for(FIXTURE))
+        assert truth.events  # the clip really has a fall in it
+        return FIXTURE, load_site(truth.site_path(sidecar_for(FIXTURE))).camera(truth.camera)
     from quaywatch.simulator.clip import ClipSpec, write_clip
 
     clip = tmp_path / "fall.mp4"
     _, truth = write_clip(ClipSpec("fall", "config/sites/demo.yaml", "cam-1", seed=3, seconds=16, fps=9), clip)
-    assert truth.events  # the clip really has a fall in it
+    assert truth.events
+    return clip, load_site("demo").camera("cam-1")
+
+
+def start_fall_camera_and_edge(mosquitto, tmp_path) -> tuple[CameraSim, Process]:
+    """The simulated ONVIF camera looping a clip with a fall, and `quaywatch edge` reading it."""
+    clip, cam = fall_clip(tmp_path)
     sim = CameraSim(tmp_path / "camsim", clip=clip, fps=9).start()
-    demo = load_site("demo").camera("cam-1")  # the geometry the clip was rendered with
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({
         "site": {"id": "e2e-harbour", "name": "E2E Harbour"},
         "cameras": [{"id": "quay-1", "name": "Quay one", "source": sim.onvif_url, "password_env": "QW_E2E_CAM_PW",
-                     "resolution": [384, 288], "fps": 9, "water": demo.water, "quay_line": demo.quay_line,
-                     "exclude": demo.exclude, "location": {"lat": 57.05, "lon": 9.92}}],
+                     "resolution": [384, 288], "fps": 9, "water": cam.water, "quay_line": cam.quay_line,
+                     "exclude": cam.exclude, "location": {"lat": 57.05, "lon": 9.92}}],
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 2, "reconnect_min_s": 0.1,
                  "reconnect_max_s": 0.5},
         "edge": {"worker_id": "edge-e2e", "data_dir": str(tmp_path / "edge"),
