@@ -3,14 +3,12 @@ what is rendered, plausible temperatures, AGC range, and a library that is compl
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import av
 import cv2
 import numpy as np
 import pytest
 
+from quaywatch.cli import main
 from quaywatch.config.loader import load_site
 from quaywatch.config.recording import find_clips, load_ground_truth, sidecar_for
 from quaywatch.edge.clips import clip_info, read_frames
@@ -25,7 +23,7 @@ from quaywatch.simulator.scenes import SCENES, scene_geometry
 from quaywatch.simulator.sensor import KELVIN_0C
 from quaywatch.simulator.stage import Stage
 from quaywatch.simulator.suites import AALBORG, FIXTURE_LIST, FIXTURES, LEPTON, PIER, heldout
-from tests.peers import REPO, require_shared
+from tests.peers import require_shared
 
 FPS = 9.0
 
@@ -289,18 +287,17 @@ def test_built_in_scenes_match_the_site_files_and_the_demo():
 
 # --- the command --------------------------------------------------------------------------------------------
 
-def test_simulate_command_writes_clip_and_sidecar(tmp_path):
+def test_simulate_command_writes_clip_and_sidecar(tmp_path, capsys):
     out = tmp_path / "x.mkv"
-    run = subprocess.run([sys.executable, "-m", "quaywatch.cli", "simulate", "--scenario", "swimmer", "--site", LEPTON,
-                          "--seed", "2", "--seconds", "2", "--bits", "16", "--out", str(out)],
-                         capture_output=True, text=True, cwd=REPO)
-    assert run.returncode == 0, run.stderr
+    code = main(["simulate", "--scenario", "swimmer", "--site", LEPTON, "--seed", "2", "--seconds", "2",
+                 "--bits", "16", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
     truth = load_ground_truth(sidecar_for(out))
     assert truth.camera == "cam-3" and load_site(truth.site_path(sidecar_for(out)))
     assert clip_info(out).bit_depth == 16
-    bad = subprocess.run([sys.executable, "-m", "quaywatch.cli", "simulate", "--site", LEPTON, "--bits", "16",
-                          "--out", str(tmp_path / "x.mp4")], capture_output=True, text=True, cwd=REPO)
-    assert bad.returncode == 2 and "16-bit clips are .mkv" in bad.stderr and "Traceback" not in bad.stderr
+    assert main(["simulate", "--site", LEPTON, "--bits", "16", "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "16-bit clips are .mkv" in err and "Traceback" not in err
 
 
 def test_committed_clips_are_what_the_suite_renders():
