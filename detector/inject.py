@@ -7,9 +7,9 @@ geometry puts it: on its quay line, into its water polygon, away from its exclud
 its perspective gives, and in the frame's own units:
 
 - uint16 centikelvin (radiometric): real temperatures, e.g. a 30 °C head in 5 °C water.
-- uint8 AGC: grey levels measured on the first frame: clothes and skin between the quay's grey and the
-  warmest thing in view (a person is among the warmest things an AGC camera shows), the head in the water
-  well above the water's grey.
+- uint8 AGC: grey levels measured on the first frame: the person as warm as the warmest things in view and tens
+  of water-noise units above the quay and the water (as real people are to the detector); where that would not
+  fit below white, the copy is re-stretched as the camera's own AGC would when a warm person walks in.
 
 `SyntheticFall.composite(frame, s)` returns a NEW array and never writes into `frame`: the real detector keeps
 seeing the untouched picture. All drawing is vectorised on small sprite patches (NumPy), no per-pixel loops.
@@ -53,17 +53,30 @@ class _CameraPerspective(SimGeometry):
 
 @dataclass(frozen=True, slots=True)
 class Levels:
-    """The frame-unit values the fall is drawn with (centikelvin or grey)."""
+    """The frame-unit values the fall is drawn with (centikelvin or grey), after `gain` is applied."""
 
     water: float
     clothes: float
     skin: float
     head_in_water: float
+    # 8-bit only: the drill copy is re-stretched as the camera's AGC would when a warm person enters a dim
+    # scene: value -> lo + (value - lo) * gain, from the first frame on (so the test detector never sees a jump).
+    lo: float = 0.0
+    gain: float = 1.0
+
+
+def _robust_spread(values: np.ndarray) -> float:
+    """Sigma of the water's grey levels as the detector measures them (trimmed mean absolute deviation)."""
+    dev = np.abs(values - np.median(values))
+    k = int(0.9 * len(dev))
+    return 1.521 * float(np.partition(dev, k)[:k].mean()) if k else 1.0
 
 
 def measure_levels(frame: np.ndarray, geo: DetectorGeometry) -> Levels:
-    water = frame[geo.water_mask.astype(bool)]
-    water_v = float(np.median(water)) if water.size else float(np.median(frame))
+    water = frame[geo.water_mask.astype(bool)].astype(np.float32)
+    if not water.size:
+        water = frame.ravel().astype(np.float32)
+    water_v = float(np.median(water))
     land_mask = (geo.water_mask == 0) & (np.abs(geo.water_distance_map) < 3 * geo.person_bottom)
     land = frame[land_mask]
     land_v = float(np.median(land)) if land.size else water_v
@@ -75,12 +88,21 @@ def measure_levels(frame: np.ndarray, geo: DetectorGeometry) -> Levels:
         head_c = float(np.clip(water_c + 22.0, 27.0, 31.0))  # a wet head, partly cooled (climate.py anchors)
         to_ck = lambda c: (c + KELVIN_0C) * 100.0  # noqa: E731
         return Levels(water_v, to_ck(clothes_c), to_ck(skin_c), to_ck(head_c))
-    hot = float(np.percentile(frame[::2, ::2], 99.9))
+    # 8-bit: the detector measures warmth in units of the water's spread, so a person must stand tens of those
+    # above the ground (real people on the fixtures: 30-35), and be as warm as the warmest things in view (the
+    # 40 hottest pixels, which an AGC stretches to near white).
+    sigma = max(0.85 * _robust_spread(water), 1.0)
+    flat = frame.ravel()
+    hot = float(np.partition(flat, flat.size - 40)[-40:].mean()) if flat.size > 40 else float(flat.max())
     ground = max(land_v, water_v)
-    skin = float(np.clip(max(hot, ground + 70.0), ground + 30.0, 250.0))
-    clothes = ground + 0.75 * (skin - ground)
-    head = water_v + 0.85 * (skin - water_v)
-    return Levels(water_v, clothes, skin, head)
+    skin = max(hot, ground + 35.0 * sigma, ground + 70.0)
+    clothes = ground + 0.8 * (skin - ground)
+    head = water_v + max(0.9 * (skin - water_v), 35.0 * sigma)
+    lo = float(np.percentile(flat[::7], 1.0))
+    top = max(skin, head)
+    gain = min(1.0, (250.0 - lo) / max(top - lo, 1e-6))  # a warm person makes the AGC compress the scene
+    squeeze = lambda v: lo + (v - lo) * gain  # noqa: E731
+    return Levels(squeeze(water_v), squeeze(clothes), squeeze(skin), squeeze(head), lo, gain)
 
 
 class SyntheticFall:
@@ -143,6 +165,10 @@ class SyntheticFall:
             raise ValueError(f"frame {frame.shape} {frame.dtype} does not match the self-test's first frame "
                              f"{self.shape} {self.dtype}")
         field = frame.astype(np.float32)
+        if self.levels.gain != 1.0:
+            field -= np.float32(self.levels.lo)
+            field *= np.float32(self.levels.gain)
+            field += np.float32(self.levels.lo)
         stage = Stage(self.geo, self._climate, self.water, False, field)
         self.fall.draw(stage, s - self.offset)
         top = 65535 if self.dtype == np.uint16 else 255

@@ -169,7 +169,8 @@ class AlertRules:
                 confirmed = confirmed and self._body_like(tr, e, ctx, land_people, strict=False)
             if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
                 conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
-                return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame)
+                # a crossing from land is a new person by definition: never folded into an earlier incident
+                return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, new_person=True)
             return None
         if side != WATER or tr.land_person_t is not None:
             return None
@@ -280,11 +281,12 @@ class AlertRules:
         return None
 
     # ------------------------------------------------------------------------------------------------
-    def _alert(self, kind: AlertKind, tr, ctx, conf: float, evidence_frame: int, t: float | None = None):
+    def _alert(self, kind: AlertKind, tr, ctx, conf: float, evidence_frame: int, t: float | None = None,
+               new_person: bool = False):
         tr.alerted = True
         point = tr.centroid
         e = float(self.geo.person_height(point[1]))
-        for inc in self.incidents:
+        for inc in [] if new_person else self.incidents:
             # the person may have drifted, or surfaced away from where they went in, while unseen
             radius = (INCIDENT_RADIUS + min(INCIDENT_DRIFT * (ctx.t - inc.last_seen), INCIDENT_MAX_DRIFT)) * e
             if np.hypot(*(inc.point - point)) <= radius:
