@@ -30,7 +30,7 @@ def test_overlay_draws_quay_line_tracks_and_alerts_on_a_false_colour_copy():
     alert = Detection("person_in_water", 1.0, 3, 7, (30, 40, 6, 6), 0.9)
     out = render_overlay(frame, FrameResult([track], [alert], blobs=[(30, 40, 6, 6)]), cam, scale=2)
     assert out.dtype == np.uint8 and out.shape == (frame.shape[0] * 2, frame.shape[1] * 2, 3)
-    line = out[100, 158:163].astype(int)  # the vertical quay line at x=80, scaled x2 (anti-aliased)
+    line = out[200, 158:163].astype(int)  # the vertical quay line at x=80, scaled x2 (anti-aliased)
     assert (np.abs(line - np.array(QUAY)).sum(axis=1) < 40).any()
     assert (out[(40 - 3) * 2 : (46 + 3) * 2, (30 - 3) * 2] == ALERT).all(axis=1).any()  # the alert box's edge
     assert frame.ndim == 2  # the frame itself is left alone
