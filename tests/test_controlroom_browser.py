@@ -31,6 +31,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  # A wall screen runs as a kiosk with this flag, so the alarm sounds without a click first.
                  "--autoplay-policy=no-user-gesture-required"]
+CSP_VIOLATIONS: list[str] = []
 PASSWORDS = {"alice": "alice-operator-pw", "bob": "bob-operator-pw1", "vera": "vera-viewer-pw1"}
 ADMIN_PASSWORD = "admin-password-1"
 
@@ -148,6 +149,8 @@ def browser():
 
 def login(browser, service, user: str, password: str, viewport=(1600, 1000)):
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+    # Anything of ours the Content-Security-Policy blocks would break the page for real: collect it.
+    ctx.on("console", lambda m: CSP_VIOLATIONS.append(m.text) if "Content Security Policy" in m.text else None)
     page = ctx.new_page()
     page.goto(f"{service.url}/controlroom/")
     assert "/controlroom/login" in page.url  # every page needs a login
@@ -156,6 +159,16 @@ def login(browser, service, user: str, password: str, viewport=(1600, 1000)):
     page.click("button[type=submit]")
     page.wait_for_url(f"{service.url}/controlroom/")
     return ctx, page
+
+
+def wait_js(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JS expression with page.evaluate. Not wait_for_function: that evals a string inside the page,
+    which the page's Content-Security-Policy (no 'unsafe-eval') rightly refuses; the CSP stays on in tests."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout}s: {expression}")
+        time.sleep(0.05)
 
 
 def publish_event(client, event: dict) -> None:
@@ -210,7 +223,7 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
     ctx_p, phone = login(browser, service, "vera", PASSWORDS["vera"], viewport=(390, 844))
     try:
         for page in (alice, bob, phone):  # each page has its live stream open before the fall
-            page.wait_for_function("window.quaywatch && window.quaywatch.events && window.quaywatch.events.readyState === 1")
+            wait_js(page, "window.quaywatch && window.quaywatch.events && window.quaywatch.events.readyState === 1")
         event = fall_event(real_fall, f"{clip_server}/{FALL_CLIP.name}")
         publish_event(publisher, event)
 
@@ -224,7 +237,8 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         # The evidence: the snapshot decoded in the browser, camera name, local time, map spot, who was paged.
         snap = alice.locator(f'article[data-id="{alert_id}"] .snapshot img')
         snap.wait_for()
-        alice.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=snap.element_handle())
+        wait_js(alice, f"(() => {{ const i = document.querySelector('article[data-id=\"{alert_id}\"] .snapshot img'); "
+                       "return i.complete && i.naturalWidth > 0; })()")
         assert alice.locator(f'article[data-id="{alert_id}"] .where').inner_text() == "Honnørkajen, looking west"
         local = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).astimezone(
             __import__("zoneinfo").ZoneInfo("Europe/Copenhagen")).strftime("%H:%M:%S")
@@ -245,7 +259,7 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         for page in (alice, bob, phone):
             assert page.locator("#banner").is_visible()
             assert "DRUKNEALARM" in page.locator("#banner").inner_text()
-            page.wait_for_function("window.quaywatch.alarm.audible && window.quaywatch.alarm.beeps > 0")
+            wait_js(page, "window.quaywatch.alarm.audible && window.quaywatch.alarm.beeps > 0")
         alice.screenshot(path=str(ARTIFACTS / "controlroom-alert.png"))
         phone.screenshot(path=str(ARTIFACTS / "controlroom-alert-phone.png"), full_page=True)
 
@@ -254,7 +268,7 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         alice.click(f'article[data-id="{alert_id}"] button[data-act=ack]')
         for page in (alice, bob, phone):
             page.wait_for_selector(f'article[data-id="{alert_id}"] .badge.acknowledged', timeout=5000)
-            page.wait_for_function("!window.quaywatch.alarm.playing")
+            wait_js(page, "!window.quaywatch.alarm.playing")
             assert page.locator("#banner").is_hidden()
         assert "alice" in bob.locator(f'article[data-id="{alert_id}"]').inner_text()
         bob.screenshot(path=str(ARTIFACTS / "controlroom-acknowledged.png"))
@@ -283,6 +297,7 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
             bob.click(f'#history tr[data-id="{alert_id}"] a')
         data = Path(dl.value.path()).read_bytes()
         check_fixture_zip(data, FALL_CLIP.read_bytes())
+        assert CSP_VIOLATIONS == []
     finally:
         for c in (ctx_a, ctx_b, ctx_p):
             c.close()
@@ -339,6 +354,20 @@ def test_health_grid_follows_camera_status_and_live_view_shows_frames(browser, s
         assert page.locator('.cam-tile[data-camera="cam-1"][data-state="online"]').count() == 1
         page.screenshot(path=str(ARTIFACTS / "controlroom-health.png"))
 
+        # The edge's camera_offline event: an amber banner and a soft tone, not the drowning alarm.
+        now = time.time()
+        publish_event(publisher, {"version": 1, "event_id": f"test-{uuid.uuid4()}", "kind": "camera_offline",
+                                  "site": "demo-harbour", "camera": "cam-2", "time": utc_iso(now),
+                                  "message": "no frames for 42 s"})
+        alerts = ctx.new_page()
+        alerts.goto(f"{service.url}/controlroom/")
+        alerts.wait_for_selector("#banner.camera", timeout=10_000)
+        assert "KAMERA OFFLINE" in alerts.locator("#banner").inner_text()
+        wait_js(alerts, "window.quaywatch.alarm.playing && window.quaywatch.alarm.mode === 'camera'")
+        alerts.click("article.alert.needs-ack button[data-act=ack]")
+        wait_js(alerts, "!window.quaywatch.alarm.playing")
+        alerts.close()
+
         # Live view: it opens on the camera's last evidence snapshot, then shows the edge's preview frames
         # (here half size, so the test can tell them apart) as they arrive, as MJPEG.
         import cv2
@@ -349,7 +378,7 @@ def test_health_grid_follows_camera_status_and_live_view_shows_frames(browser, s
         preview = cv2.imencode(".jpg", cv2.resize(full, (width, full.shape[0] // 2)))[1].tobytes()
         page.click('.cam-tile[data-camera="cam-1"] button[data-live]')
         size = "document.querySelector('#liveview img').naturalWidth"
-        page.wait_for_function(f"{size} === {real_fall['frame_size'][0]}")  # the snapshot of the fall
+        wait_js(page, f"{size} === {real_fall['frame_size'][0]}")  # the snapshot of the fall
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and page.evaluate(size) != width:
             publisher.publish("quaywatch/demo-harbour/cam-1/preview", preview, qos=0)
