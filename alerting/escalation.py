@@ -187,7 +187,8 @@ class Escalator:
         with self.store.db.tx(power_safe=False):
             if not self.store.advance_step(incident_id, (inc["step"], inc["loop"]), target, now, next_due, check):
                 return False
-            if inc["state"] == "new":
+            current = self.store.incident(incident_id)
+            if current and current["state"] == "new":  # an acknowledgement may have overtaken the first page
                 transition(self.store, incident_id, "paged", actor="escalation", now=now)
             sent = sum(1 for r in results if r)
             audit(self.store, incident_id, actor="escalation", now=now,

