@@ -35,6 +35,7 @@ from quaywatch.edge.health import DarkCameraWatch
 from quaywatch.edge.mqtt import MqttLink, utc_iso
 from quaywatch.edge.outbox import Outbox
 from quaywatch.edge.pipeline import Alert, CameraPipeline
+from quaywatch.edge.selftest import SelfTester
 from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class EdgeWorker:
             )
             for c in chosen
         }
+        # Scheduled drills (edge/selftest.py): a second detector on copies of a due camera's frames, results
+        # through the same outbox as real alerts.
+        self.selftest = SelfTester(site, list(self.runners), lambda cid, payload: self._enqueue(cid, payload))
         self.outbox = Outbox(self.data_dir / "outbox.db")
         try:
             self.link = MqttLink(site.mqtt, site.site.id, self.cfg.worker_id, self.outbox, *broker)
@@ -230,6 +234,8 @@ class EdgeWorker:
             except Exception:
                 runner.stats.errors += 1
                 log.exception("%s: could not raise alert %s", cam.id, alert.as_json())
+        # Only after the real alerts are out: the drill gets its own copy of the frame, never this one.
+        self.selftest.frame(cam.id, cf.t, cf.frame)
 
     @staticmethod
     def _fps(runner: CameraRunner) -> float:
@@ -280,6 +286,7 @@ class EdgeWorker:
                     self._enqueue(runner.camera.id, payload)
                 except Exception:  # the outbox is on a full or broken disk: say so every time
                     log.exception("%s: could not store %s event", runner.camera.id, event.kind)
+            self.selftest.tick(now)  # starts due self-tests; fails those of cameras giving no frames
             if now - last_status >= self.cfg.status_interval_s:
                 last_status = now
                 for runner in self.runners.values():
