@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from quaywatch.config.capture import CaptureConfig
+from quaywatch.config.selftest import SelfTestConfig
 
 
 class EvidenceConfig(BaseModel):
@@ -42,3 +43,4 @@ class EdgeConfig(BaseModel):
     )
     status_interval_s: float = Field(default=10.0, gt=0, le=3600, description="camera status republished this often")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    selftest: SelfTestConfig = Field(default_factory=SelfTestConfig)  # scheduled drills: config/selftest.py

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--evidence-port", type=int, help="evidence HTTP port (0 = any free port)")
     p.add_argument("--mqtt-port", type=int, help="broker port (default: mqtt.port)")
     p.add_argument("--stats-every", type=float, default=60.0, metavar="S", help="log worker stats this often")
+    p.add_argument("--selftest-now", action="store_true",
+                   help="drill every camera once right away (a synthetic fall, sent as drill: true), then on schedule")
     p.set_defaults(func=_run)
 
 
@@ -49,6 +51,9 @@ def _run(args: argparse.Namespace) -> int:
                             evidence_port=args.evidence_port).start()
         print(f"edge worker {site.edge.worker_id} running {len(worker.runners)} camera(s) of site "
               f"{site.site.id}; MQTT {host}:{port}; evidence {worker.server.base_url}", flush=True)
+        if args.selftest_now:
+            for camera_id in worker.runners:
+                worker.selftest.request(camera_id)
         while not stop.wait(args.stats_every):
             log.info("stats %s", json.dumps(worker.stats()))
     finally:
