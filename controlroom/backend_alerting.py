@@ -80,8 +80,10 @@ class AlertingBackend:
             self._bridge.cancel()
 
     def _poll(self) -> None:
-        """Watch the store's change marks: incidents.updated_at, messages.updated_at, new audit rows."""
-        marks: tuple[float, float, int] | None = None
+        """Watch the store for changes: every move and audit line adds a `transitions` row, every page
+        status a `message_events` row. Both grow by primary key, so each pass is an index range scan
+        however large the store grows (incidents.updated_at has no index to scan by)."""
+        marks: tuple[int, int] | None = None
         last_stale_check = 0.0
         while not self._stop.wait(self.poll_interval_s):
             try:
@@ -99,26 +101,21 @@ class AlertingBackend:
                 last_stale_check = now
                 self.board.check_stale()
 
-    def _marks(self) -> tuple[float, float, int]:
+    def _marks(self) -> tuple[int, int]:
         db = self.store.db
-        inc = db.one("SELECT MAX(updated_at) AS m FROM incidents") or {}
-        msg = db.one("SELECT MAX(updated_at) AS m FROM messages") or {}
         tr = db.one("SELECT MAX(id) AS m FROM transitions") or {}
-        return (inc.get("m") or 0.0, msg.get("m") or 0.0, tr.get("m") or 0)
+        me = db.one("SELECT MAX(id) AS m FROM message_events") or {}
+        return (tr.get("m") or 0, me.get("m") or 0)
 
-    def _changed_since(self, marks: tuple[float, float, int]) -> tuple[list[str], tuple[float, float, int]]:
+    def _changed_since(self, marks: tuple[int, int]) -> tuple[list[str], tuple[int, int]]:
         db = self.store.db
-        inc_m, msg_m, tr_m = marks
-        # `>=` with the previous mark and de-duplication: two writes in the same clock tick are both seen.
-        rows = db.all("SELECT id, updated_at FROM incidents WHERE updated_at > ?", (inc_m,))
-        msgs = db.all("SELECT incident_id, updated_at FROM messages WHERE updated_at > ? AND incident_id IS NOT NULL",
-                      (msg_m,))
-        trs = db.all("SELECT id, incident_id FROM transitions WHERE id > ?", (tr_m,))
-        ids = list(dict.fromkeys([r["id"] for r in rows] + [m["incident_id"] for m in msgs]
-                                 + [t["incident_id"] for t in trs]))
-        new_marks = (max([inc_m, *(r["updated_at"] for r in rows)]), max([msg_m, *(m["updated_at"] for m in msgs)]),
-                     max([tr_m, *(t["id"] for t in trs)]))
-        return ids, new_marks
+        tr_m, me_m = marks
+        trs = db.all("SELECT id, incident_id FROM transitions WHERE id > ? ORDER BY id", (tr_m,))
+        mes = db.all("SELECT e.id, m.incident_id FROM message_events e JOIN messages m ON m.id = e.message_id "
+                     "WHERE e.id > ? ORDER BY e.id", (me_m,))
+        ids = list(dict.fromkeys([t["incident_id"] for t in trs] + [m["incident_id"] for m in mes
+                                                                     if m["incident_id"]]))
+        return ids, (trs[-1]["id"] if trs else tr_m, mes[-1]["id"] if mes else me_m)
 
     # --- reading ------------------------------------------------------------------------------------------
     def cameras(self) -> list[CameraInfo]:

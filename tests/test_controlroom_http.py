@@ -330,3 +330,30 @@ def test_false_alarm_exports_as_a_recording_fixture(harbour, tmp_path):
     op.post(f"/controlroom/api/alerts/{gone}/close", json={"outcome": "false_alarm"}, headers=h)
     r = op.get(f"/controlroom/alerts/{gone}/fixture.zip")
     assert r.status_code == 502 and "404" in r.json()["detail"]
+
+
+def test_changes_made_by_another_node_reach_the_page(harbour):
+    """No in-process feed here (as for an alert taken in by a second alerting node on a shared store):
+    the store poll finds the new incident, a page status and a note, each within a few poll periods."""
+    import asyncio
+
+    harbour.backend.poll_interval_s = 0.02
+    harbour.backend.start()
+
+    async def run() -> list[str]:
+        changes = harbour.backend.subscribe()
+        seen: list[str] = []
+        first = asyncio.ensure_future(anext(changes))
+        await asyncio.sleep(0.1)  # the poller has taken its starting marks
+        alert = await asyncio.to_thread(harbour.open_alert)
+        seen.append((await asyncio.wait_for(first, 5)).id)
+        await asyncio.to_thread(harbour.page, alert, "Demo rescue", "delivered", time.time())
+        seen.append((await asyncio.wait_for(anext(changes), 5)).id)
+        await changes.aclose()
+        return [alert, *seen]
+
+    try:
+        alert, *seen = asyncio.run(run())
+    finally:
+        harbour.backend.stop()
+    assert seen == [alert, alert]
