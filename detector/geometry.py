@@ -51,6 +51,9 @@ class SceneGeometry:
         self.quay_line = np.asarray(camera.quay_line, np.float64)
         self.water_mask = polygon_mask((h, w), [camera.water])
         self.exclude_mask = polygon_mask((h, w), camera.exclude)
+        # 'In the water' means 2 px inside the polygon: a polygon traced a pixel off the real shore would
+        # otherwise put slivers of sun-warmed quay into the water.
+        self.water_inner = cv2.erode(self.water_mask, np.ones((5, 5), np.uint8))
         self.person_top = tuning.person_px_top or h / 24.0
         self.person_bottom = tuning.person_px_bottom or h / 8.0
         # Which side of the quay line is water: the side most water pixels lie on (sampled, it is a vote).
@@ -110,7 +113,7 @@ class SceneGeometry:
         return self.water_distance_map[self._pixels(points)].astype(np.float64)
 
     def in_water(self, points: np.ndarray) -> np.ndarray:
-        return self.water_mask[self._pixels(points)].astype(bool)
+        return self.water_inner[self._pixels(points)].astype(bool)
 
     def touches_exclude(self, box: np.ndarray, pad: float) -> bool:
         """Does the box, grown by `pad` px, overlap an exclude zone? Something cut by a zone (a walker behind a
@@ -125,7 +128,7 @@ class SceneGeometry:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.water_mask, self.exclude_mask, self.roi_work, self.water_work, self.water_distance_map,
+        arrays = (self.water_mask, self.water_inner, self.exclude_mask, self.roi_work, self.water_work, self.water_distance_map,
                   self.person_px_by_row, self._exclude_sum)
         return sum(a.nbytes for a in arrays)
 
