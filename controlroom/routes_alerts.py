@@ -18,6 +18,7 @@ from quaywatch.errors import QuaywatchError
 MAX_BODY = 16 * 1024
 MAX_NOTE = 2000
 HISTORY = 30
+MAX_OPEN = 200
 
 
 async def _json_body(request: Request) -> dict:
@@ -76,7 +77,12 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.get("/api/alerts")
     async def list_alerts(request: Request, open: int = 0):
         ctx.guard.api(request)
-        alerts = await run_in_threadpool(b.list_alerts, open_only=bool(open), limit=HISTORY)
+        # Every open alert, however many newer ones closed since; then the recent history.
+        alerts = await run_in_threadpool(b.list_alerts, open_only=True, limit=MAX_OPEN)
+        if not open:
+            seen = {a.id for a in alerts}
+            recent = await run_in_threadpool(b.list_alerts, limit=HISTORY)
+            alerts += [a for a in recent if a.id not in seen]
         return {"alerts": [ctx.view.alert(a) for a in alerts], "map": ctx.view.map_json()}
 
     @router.get("/api/alerts/{alert_id}")

@@ -357,3 +357,17 @@ def test_changes_made_by_another_node_reach_the_page(harbour):
     finally:
         harbour.backend.stop()
     assert seen == [alert, alert]
+
+
+def test_an_open_alert_stays_listed_behind_many_newer_closed_ones(harbour):
+    op = client(harbour)
+    login(op, "olga")
+    h = {"X-CSRF-Token": csrf_of(op)}
+    now = time.time()
+    waiting = harbour.open_alert(t=now - 600)
+    for i in range(35):  # more than the history shows
+        alert = harbour.open_alert(kind="camera_offline", camera="cam-2", t=now - 500 + i, clip=None)
+        op.post(f"/controlroom/api/alerts/{alert}/close", json={"outcome": "resolved"}, headers=h)
+    listed = op.get("/controlroom/api/alerts").json()["alerts"]
+    assert waiting in [a["id"] for a in listed if a["needs_ack"]]
+    assert [a["id"] for a in op.get("/controlroom/api/alerts?open=1").json()["alerts"]] == [waiting]
