@@ -115,7 +115,7 @@ def test_broker_killed_during_a_fall_loses_no_alert_and_keeps_their_order(tmp_pa
     sim, edge = start_fall_camera_and_edge(broker, tmp_path)
     try:
         worker_topic = "quaywatch/e2e-harbour/edge/edge-e2e/status"
-        assert rec.wait_for(lambda m: any(t == worker_topic for t, _, _ in m), 30), edge.output()[-3000:]
+        assert rec.wait_for(lambda m: any(t == worker_topic for t, _, _ in m), 90), edge.output()[-3000:]
         time.sleep(2.5)  # mosquitto saves sessions every ~1-2 s: the subscriber's must be on disk
         broker.kill()
         killed = time.monotonic()
