@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.context import Context
+from quaywatch.controlroom.i18n import texts
 from quaywatch.controlroom.metrics import LOGINS, REFUSED
 from quaywatch.controlroom.security import COOKIE
 
@@ -39,10 +40,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
 
     @router.post("/login", include_in_schema=False)
     async def login(request: Request):
-        t_lang = ctx.lang(request)
-        from quaywatch.controlroom.i18n import texts
-
-        t = texts(t_lang)
+        t = texts(ctx.lang(request))
         try:
             form = await request.form()
         except Exception:  # a body that is not a form at all: refuse it, clearly, and count it

@@ -118,3 +118,30 @@ def test_next_after_login_stays_inside_the_control_room():
 
 def test_danish_and_english_have_the_same_words():
     assert TEXT["da"].keys() == TEXT["en"].keys()
+
+
+def test_users_cli_adds_lists_and_refuses_clearly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "users.db")
+    env = {**os.environ, "NEW_PW": "a-long-password"}
+
+    def users(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "quaywatch", "users", "--db", db, *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    assert users("add", "alice", "--role", "operator", "--password-env", "NEW_PW").returncode == 0
+    assert users("list").stdout.split() == ["alice", "operator"]
+    again = users("add", "alice", "--password-env", "NEW_PW")
+    assert again.returncode == 2 and "exists already" in again.stderr and "Traceback" not in again.stderr
+    short = subprocess.run([sys.executable, "-m", "quaywatch", "users", "--db", db, "add", "bob", "--password-env",
+                            "NEW_PW"], env={**env, "NEW_PW": "short"}, capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    from quaywatch.controlroom.users import UserStore
+
+    store = UserStore(db)
+    assert store.authenticate("alice", "a-long-password").role == "operator"
+    assert "a-long-password" not in (tmp_path / "users.db").read_bytes().decode("latin-1")  # only the hash
+    store.close()
