@@ -40,24 +40,30 @@ def test_frozen_and_killed_camera_raise_offline_then_online(mosquitto, tmp_path)
 
     try:
         assert rec.wait_for(lambda m: "online" in states(), 90), edge.output()[-3000:]
-        time.sleep(4)  # running steadily: nothing to say
-        assert kinds(rec) == [], kinds(rec)
+        time.sleep(4)  # running steadily: nothing more to say
+        before = kinds(rec)
+        # A camera slower to start than open_timeout_s + offline_after_s (an oversubscribed machine) was
+        # rightly reported dark, and then back; otherwise nothing was raised.
+        assert before in ([], ["camera_offline", "camera_online"]), before
+
+        def kinds_since() -> list[str]:
+            return kinds(rec)[len(before):]
 
         sim.freeze()  # the camera hangs: the socket stays open, nothing comes
         frozen = time.monotonic()
-        assert rec.wait_for(lambda m: kinds(rec) == ["camera_offline"], 45), edge.output()[-3000:]
+        assert rec.wait_for(lambda m: kinds_since() == ["camera_offline"], 45), edge.output()[-3000:]
         print(f"\nfrozen camera: camera_offline after {time.monotonic() - frozen:.1f}s")
         sim.thaw()
-        assert rec.wait_for(lambda m: kinds(rec) == ["camera_offline", "camera_online"], 60), edge.output()[-3000:]
+        assert rec.wait_for(lambda m: kinds_since() == ["camera_offline", "camera_online"], 60), edge.output()[-3000:]
 
         sim.kill()  # the camera loses power
         killed = time.monotonic()
-        assert rec.wait_for(lambda m: kinds(rec)[2:] == ["camera_offline"], 45), edge.output()[-3000:]
+        assert rec.wait_for(lambda m: kinds_since()[2:] == ["camera_offline"], 45), edge.output()[-3000:]
         print(f"killed camera: camera_offline after {time.monotonic() - killed:.1f}s")
         assert states()[-1] in ("degraded", "offline")
         sim.start()  # it reboots on the same address
         restarted = time.monotonic()
-        assert rec.wait_for(lambda m: kinds(rec)[2:] == ["camera_offline", "camera_online"], 90), (
+        assert rec.wait_for(lambda m: kinds_since()[2:] == ["camera_offline", "camera_online"], 90), (
             edge.output()[-3000:])
         print(f"restarted camera: camera_online after {time.monotonic() - restarted:.1f}s")
         assert rec.wait_for(lambda m: states()[-1] == "online", 10)
