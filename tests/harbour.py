@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,7 +40,9 @@ class Harbour:
 
     def start(self) -> Harbour:
         try:
-            self.mosquitto = Mosquitto(self.dir / "mosquitto").start()
+            # Its own dir under /tmp, not under pytest's root-only tmp_path: mosquitto runs as user `mosquitto`
+            # and must reach its persistence dir, or sessions and queued messages die with a broker restart.
+            self.mosquitto = Mosquitto().start()
             self.twilio = TwilioStandIn(upstream=self.prism_url).start()
             self.camera = CameraSim(self.dir / "camera", scene=self.scene).start()
             self.alerting = AlertingProcess(self.dir / "alerting", self.mosquitto.port, self.overrides,
@@ -86,3 +89,5 @@ class Harbour:
                     part.stop()
                 except Exception as exc:  # stopping one part must not leave the others running
                     print(f"harbour: stopping {type(part).__name__}: {exc}", file=sys.stderr)
+        if self.mosquitto is not None:
+            shutil.rmtree(self.mosquitto.dir, ignore_errors=True)
