@@ -31,7 +31,6 @@ from quaywatch.simulator.stage import Stage
 
 KELVIN_0C = 273.15
 APPROACH_H = 2.0  # body heights walked along the quay before the edge: ~3 s, enough for a confirmed land track
-APPROACH_FRAMES = 14  # ...and at least this many frames of it on a slow camera (tracks are confirmed by frames)
 
 
 class NoPlaceForFall(NoRoom):
@@ -109,7 +108,7 @@ def measure_levels(frame: np.ndarray, geo: DetectorGeometry) -> Levels:
 class SyntheticFall:
     """One scripted fall for one camera. Times `s` are seconds since the self-test's first frame."""
 
-    def __init__(self, camera: Camera, frame: np.ndarray, seed: int = 0, start_s: float = 2.0, fps: float = 9.0):
+    def __init__(self, camera: Camera, frame: np.ndarray, seed: int = 0, start_s: float = 2.0):
         """`frame` is the first live frame (shape, units and levels are taken from it); the walker appears at
         `start_s` so the detector first learns the scene without him."""
         h, w = frame.shape[:2]
@@ -124,7 +123,6 @@ class SyntheticFall:
         elif "max_body_px" in tuning.model_fields_set:
             geo.person_px_at_bottom = tuning.max_body_px  # the camera's statement of the nearest person's size
         self.geo = geo
-        self.approach_h = max(APPROACH_H, min(6.0, 0.65 * APPROACH_FRAMES / max(fps, 0.5)))  # walking ~0.65 h/s
         self.fall = self._place(camera, det_geo, np.random.default_rng([seed, 7]))
         self.offset = start_s - self.fall.start  # script time = s - offset
         self.entry_s = self.fall.entry_t + self.offset
@@ -144,7 +142,7 @@ class SyntheticFall:
             u = float(rng.choice(near) + rng.uniform(-0.012, 0.012) if attempt < 30 else rng.uniform(0.02, 0.98))
             try:
                 fall = Fall(self.geo, rng, BodyLook(lv.clothes, lv.skin, 1.0), u, 0.0, lv.head_in_water, lv.water,
-                            approach_h=self.approach_h)
+                            approach_h=APPROACH_H)
             except NoRoom:
                 continue
             # The detector (rightly) ignores what happens behind an exclude zone: keep the whole fall clear of them.
