@@ -36,6 +36,10 @@ class SelfTestConfig(BaseModel):
         default=10.0, gt=0, le=600, description="a camera that delivers no frame this long into its test fails it "
         "('no frames'), s",
     )
+    attempts: int = Field(
+        default=2, ge=1, le=5, description="drills per due test before self_test_failed: a missed drill is repeated "
+        "at once on another stretch of quay (one miss is not yet a broken camera; a dark camera fails at once)",
+    )
     skip_cameras: list[str] = Field(default_factory=list, description="camera ids never self-tested")
 
     def tests(self, camera_id: str) -> bool:

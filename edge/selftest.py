@@ -38,6 +38,8 @@ from quaywatch.simulator.falls import NoRoom
 log = logging.getLogger(__name__)
 
 EARLY_S = 0.5  # a detection this long before the computed entry still counts (the body's edge crosses first)
+DEAD_FRACTION = 0.5  # more of the live frames than this flat or repeated: the camera itself cannot see anyone
+FLAT_SPAN = {np.dtype(np.uint8): 3, np.dtype(np.uint16): 20}  # grey levels / centikelvin across the whole picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class SelfTestOutcome:
     detection: Detection | None = None
     frame: np.ndarray | None = None  # the composited frame the alert came on: the drill's snapshot
     delay_s: float | None = None  # synthetic entry -> alert, seconds of frame time
+    missed: bool = False  # the camera gave frames but the drill was not detected: worth another attempt
 
 
 def camera_phase(camera_id: str) -> float:
@@ -60,13 +63,17 @@ def camera_phase(camera_id: str) -> float:
 class SelfTestRun:
     """One self-test of one camera. Feed it every frame the real detector gets; `check(now)` from a timer."""
 
-    def __init__(self, camera: Camera, cfg: SelfTestConfig, started: float, seed: int = 0, fps: float | None = None):
+    def __init__(self, camera: Camera, cfg: SelfTestConfig, started: float, seed: int = 0, fps: float | None = None,
+                 attempt: int = 1):
         self.camera = camera
+        self.attempt = attempt
         self.cfg = cfg
         self.started = started  # wall clock when the test began (for 'no frames')
         self.seed = seed
         self.fps = fps or camera.fps or 9.0
         self.frames = 0
+        self.dead_frames = 0  # live frames that were one flat value or a repeat of the one before
+        self._prev_sample: np.ndarray | None = None
         self.last_frame_at: float | None = None  # wall clock of the last frame fed
         self.fall: SyntheticFall | None = None
         self._detector: Detector | None = None
@@ -97,6 +104,10 @@ class SelfTestRun:
         if frame.shape[:2] != self.fall.shape or frame.dtype != self.fall.dtype:
             return self._fail(t, f"the stream changed to {frame.shape[1]}x{frame.shape[0]} {frame.dtype} mid-test")
         self.frames += 1
+        if self._dead(frame) and s > self.cfg.warmup_s and self.dead_frames > DEAD_FRACTION * self.frames:
+            # The drill draws a person into the copy, so it would 'pass' on a dead sensor: judge the live picture.
+            return self._fail(t, f"self-test failed: the camera's own picture is flat or frozen in {self.dead_frames} "
+                                 f"of {self.frames} frames: it could not show a real fall at {self.camera.name}")
         drill_frame = self.fall.composite(frame, s)  # a copy: `frame` is what the real detector sees
         result = self._detector.process(drill_frame, t)
         for det in result.detections:
@@ -117,8 +128,19 @@ class SelfTestRun:
             else:
                 why = "the detector did not alert"
             return self._fail(t, f"self-test failed: {why}: no alert within {self.cfg.alert_within_s:g} s of a "
-                                 f"synthetic fall at {self.camera.name} ({self.frames} frames tested)")
+                                 f"synthetic fall at {self.camera.name} ({self.frames} frames tested, attempt "
+                                 f"{self.attempt} of {self.cfg.attempts})", missed=True)
         return None
+
+    def _dead(self, frame: np.ndarray) -> bool:
+        """Is this live frame one flat value (a dead sensor, a black stream) or a repeat of the last one?"""
+        sample = frame[::8, ::8]
+        span = int(sample.max()) - int(sample.min())
+        repeat = self._prev_sample is not None and np.array_equal(sample, self._prev_sample)
+        self._prev_sample = sample.copy()
+        dead = span < FLAT_SPAN.get(frame.dtype, 3) or repeat
+        self.dead_frames += dead
+        return dead
 
     def check(self, now: float) -> SelfTestOutcome | None:
         """The camera went quiet: a test that gets no frames fails ('no frames') instead of waiting forever."""
@@ -132,8 +154,8 @@ class SelfTestRun:
                                    f"mid-test ({self.frames} frames tested)")
         return None
 
-    def _fail(self, t: float, message: str) -> SelfTestOutcome:
-        self.outcome = SelfTestOutcome(self.camera.id, False, t, message[:500])
+    def _fail(self, t: float, message: str, missed: bool = False) -> SelfTestOutcome:
+        self.outcome = SelfTestOutcome(self.camera.id, False, t, message[:500], missed=missed)
         return self.outcome
 
 
@@ -203,9 +225,7 @@ class SelfTester:
             for cid in sorted(due):
                 if cid in self._runs:
                     continue  # still testing: the slot is taken by the running test
-                self._count += 1
-                seed = int(camera_phase(cid) * 2**31) + self._count  # a different stretch of quay each time
-                self._runs[cid] = SelfTestRun(self.cameras[cid], self.cfg, now, seed=seed)
+                self._runs[cid] = self._new_run(cid, now)
                 log.info("%s: self-test started (drill)", cid)
             runs = list(self._runs.values())
         for run in runs:
@@ -213,13 +233,22 @@ class SelfTester:
             if outcome is not None:
                 self._finish(run, outcome)
 
+    def _new_run(self, camera_id: str, now: float, attempt: int = 1) -> SelfTestRun:
+        self._count += 1
+        seed = int(camera_phase(camera_id) * 2**31) + self._count  # a different stretch of quay each time
+        return SelfTestRun(self.cameras[camera_id], self.cfg, now, seed=seed, attempt=attempt)
+
     def _finish(self, run: SelfTestRun, outcome: SelfTestOutcome) -> None:
         with self._lock:
             if self._runs.get(run.camera.id) is not run:
                 return  # already finished by the other thread
-            del self._runs[run.camera.id]
             self.outcomes.append(outcome)
             del self.outcomes[:-100]
+            if outcome.missed and run.attempt < self.cfg.attempts:
+                log.info("%s: %s; drilling again", run.camera.id, outcome.message)
+                self._runs[run.camera.id] = self._new_run(run.camera.id, self.clock(), run.attempt + 1)
+                return
+            del self._runs[run.camera.id]
         payload = outcome_event(self.site.site.id, run.camera, outcome)
         level = logging.INFO if outcome.passed else logging.WARNING
         log.log(level, "%s: %s (event %s)", run.camera.id, outcome.message, payload["event_id"])

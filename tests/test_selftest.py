@@ -66,21 +66,41 @@ def test_synthetic_fall_makes_the_real_detector_alert_and_leaves_the_watched_fra
     assert event["drill"] is True and event["kind"] in ALERTS and event["evidence"]["snapshot_jpeg_b64"]
 
 
-def test_all_black_frames_fail_the_self_test_with_a_reason():
-    site, camera, frames = quiet_clip("neg-nuc-aalborg", 1.0)
-    cfg = SelfTestConfig(alert_within_s=3.0)
-    run = SelfTestRun(camera, cfg, started=0.0, seed=1)
+def test_all_black_frames_fail_the_self_test_though_the_drill_copy_shows_a_person():
+    site, camera, frames = quiet_clip("neg-nuc-aalborg", 0.2)
+    run = SelfTestRun(camera, SelfTestConfig(), started=0.0, seed=1)
     black = np.zeros_like(frames[0])
     outcome = None
-    for i in range(9 * 20):
+    for i in range(9 * 30):
         outcome = run.feed(i / 9, black, now=i / 9)
         if outcome is not None:
             break
-    assert outcome is not None and not outcome.passed
-    assert "no alert within 3 s" in outcome.message
-    payload = outcome_event(site.site.id, camera, outcome)
-    event = decode("event", to_wire(payload))
+    assert outcome is not None and not outcome.passed and not outcome.missed  # no retry: the sensor is dead
+    assert "flat or frozen" in outcome.message
+    event = decode("event", to_wire(outcome_event(site.site.id, camera, outcome)))
     assert event["kind"] == "self_test_failed" and not event.get("drill", False)
+
+
+def test_a_missed_drill_is_repeated_once_before_self_test_failed():
+    site, camera, frames = quiet_clip("neg-nuc-aalborg", 6.0)
+    now = [0.0]
+    published: list[tuple[str, dict]] = []
+    # a detector that cannot alert in time (0.1 s after the entry): every drill is a miss
+    cfg = SelfTestConfig(alert_within_s=0.1, attempts=2)
+    tester = SelfTester(site, [camera.id], lambda cid, p: published.append((cid, p)), cfg=cfg, clock=lambda: now[0])
+    tester.request(camera.id)
+    tester.tick()
+    for i in range(9 * 40):
+        now[0] = i / 9
+        tester.frame(camera.id, now[0], frames[i % len(frames)] if (i // len(frames)) % 2 == 0
+                     else frames[len(frames) - 1 - i % len(frames)])
+        if published:
+            break
+    assert [(o.passed, o.missed) for o in tester.outcomes] == [(False, True), (False, True)]
+    assert len(published) == 1 and not tester.running(camera.id)
+    event = decode("event", to_wire(published[0][1]))
+    assert event["kind"] == "self_test_failed" and not event.get("drill", False)
+    assert "did not alert" in event["message"] and "attempt 2 of 2" in event["message"]
 
 
 def test_a_camera_with_no_frames_fails_its_due_self_test():
