@@ -37,18 +37,30 @@ def start_camera_feed(backend: AlertingBackend, site: Any, cfg: ControlRoomConfi
                       tls=mqtt.tls).start()
 
 
-def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: str = PREFIX) -> AlertingBackend:
-    """Mount the page on `service.app` and start what feeds it; returns the backend (stop() it at exit)."""
+def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: str = PREFIX) -> AlertingBackend | None:
+    """Mount the page on `service.app` and start what feeds it; returns the backend (stop() it at exit).
+
+    Paging matters more than the page: if the control room cannot start (say its users database cannot be
+    opened), that is logged as an error and the alerting service runs on without it."""
+    try:
+        return _attach(service, site_file, prefix)
+    except Exception as exc:  # never let the page take paging down
+        log.error("control room NOT started: %s: %s (alerting runs on without it)", type(exc).__name__, exc)
+        return None
+
+
+def _attach(service: Any, site_file: str | None, prefix: str) -> AlertingBackend:
     site = service.site
     cfg = controlroom_config(site)
     backend = AlertingBackend(site, service.store, feed=getattr(service, "changes", None),
                               poll_interval_s=cfg.poll_interval_s, stale_after_s=cfg.stale_after_s,
-                              in_service_since=cfg.in_service_since.timestamp() if cfg.in_service_since else None,
-                              ).start()
+                              in_service_since=cfg.in_service_since.timestamp() if cfg.in_service_since else None)
+    router = create_router(backend, cfg, prefix=prefix, site_file=site_file)
+    backend.start()
     backend.camera_feed = start_camera_feed(backend, site, cfg)  # type: ignore[attr-defined]
     registry = getattr(getattr(service, "metrics", None), "registry", None)
     if registry is not None:
         register_metrics(registry)
-    service.app.include_router(create_router(backend, cfg, prefix=prefix, site_file=site_file), prefix=prefix)
+    service.app.include_router(router, prefix=prefix)
     log.info("control room on %s/", prefix)
     return backend
