@@ -90,23 +90,23 @@ class SelfTestRun:
             return self._feed(t, frame)
         except Exception as exc:  # a broken test must fail loudly, never take the real watch down with it
             log.exception("%s: self-test crashed", self.camera.id)
-            return self._fail(t, f"self-test error on frame {self.frames}: {type(exc).__name__}: {exc}")
+            return self.fail(t, f"self-test error on frame {self.frames}: {type(exc).__name__}: {exc}")
 
     def _feed(self, t: float, frame: np.ndarray) -> SelfTestOutcome | None:
         if self.fall is None:
             try:
                 self.fall = SyntheticFall(self.camera, frame, seed=self.seed, start_s=self.cfg.warmup_s)
             except NoRoom as exc:
-                return self._fail(t, f"cannot draw a synthetic fall on this camera: {exc}")
+                return self.fail(t, f"cannot draw a synthetic fall on this camera: {exc}")
             self._detector = Detector(self.camera, fps=self.fps, frame_shape=frame.shape[:2])
             self._t0 = t
         s = t - self._t0
         if frame.shape[:2] != self.fall.shape or frame.dtype != self.fall.dtype:
-            return self._fail(t, f"the stream changed to {frame.shape[1]}x{frame.shape[0]} {frame.dtype} mid-test")
+            return self.fail(t, f"the stream changed to {frame.shape[1]}x{frame.shape[0]} {frame.dtype} mid-test")
         self.frames += 1
         if self._dead(frame) and s > self.cfg.warmup_s and self.dead_frames > DEAD_FRACTION * self.frames:
             # The drill draws a person into the copy, so it would 'pass' on a dead sensor: judge the live picture.
-            return self._fail(t, f"self-test failed: the camera's own picture is flat or frozen in {self.dead_frames} "
+            return self.fail(t, f"self-test failed: the camera's own picture is flat or frozen in {self.dead_frames} "
                                  f"of {self.frames} frames: it could not show a real fall at {self.camera.name}")
         drill_frame = self.fall.composite(frame, s)  # a copy: `frame` is what the real detector sees
         result = self._detector.process(drill_frame, t)
@@ -127,7 +127,7 @@ class SelfTestRun:
                 why = "too few frames"
             else:
                 why = "the detector did not alert"
-            return self._fail(t, f"self-test failed: {why}: no alert within {self.cfg.alert_within_s:g} s of a "
+            return self.fail(t, f"self-test failed: {why}: no alert within {self.cfg.alert_within_s:g} s of a "
                                  f"synthetic fall at {self.camera.name} ({self.frames} frames tested, attempt "
                                  f"{self.attempt} of {self.cfg.attempts})", missed=True)
         return None
@@ -148,13 +148,13 @@ class SelfTestRun:
             return self.outcome
         limit = self.cfg.no_frames_after_s
         if self.last_frame_at is None and now - self.started >= limit:
-            return self._fail(now, f"self-test failed: no frames from the camera in {limit:g} s")
+            return self.fail(now, f"self-test failed: no frames from the camera in {limit:g} s")
         if self.last_frame_at is not None and now - self.last_frame_at >= limit:
-            return self._fail(now, f"self-test failed: no frames from the camera for {now - self.last_frame_at:.0f} s "
+            return self.fail(now, f"self-test failed: no frames from the camera for {now - self.last_frame_at:.0f} s "
                                    f"mid-test ({self.frames} frames tested)")
         return None
 
-    def _fail(self, t: float, message: str, missed: bool = False) -> SelfTestOutcome:
+    def fail(self, t: float, message: str, missed: bool = False) -> SelfTestOutcome:
         self.outcome = SelfTestOutcome(self.camera.id, False, t, message[:500], missed=missed)
         return self.outcome
 

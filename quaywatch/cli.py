@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "quaywatch.evaluation.cli",
     "quaywatch.edge.camera_cli",
     "quaywatch.edge.worker_cli",
+    "quaywatch.edge.selftest_cli",
     "quaywatch.demo",
     "quaywatch.run",
     "quaywatch.alerting.cli",
