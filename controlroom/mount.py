@@ -14,6 +14,8 @@ import logging
 import os
 from typing import Any
 
+from fastapi.responses import RedirectResponse
+
 from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.controlroom.backend_alerting import AlertingBackend
 from quaywatch.controlroom.camera_feed import CameraFeed
@@ -62,5 +64,9 @@ def _attach(service: Any, site_file: str | None, prefix: str) -> AlertingBackend
     if registry is not None:
         register_metrics(registry)
     service.app.include_router(router, prefix=prefix)
+    if not any(getattr(r, "path", None) == "/" for r in service.app.routes):
+        # The service's bare address (what the demo prints) opens the control room.
+        service.app.add_api_route("/", lambda: RedirectResponse(f"{prefix}/", status_code=307),
+                                  include_in_schema=False)
     log.info("control room on %s/", prefix)
     return backend

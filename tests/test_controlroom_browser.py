@@ -152,7 +152,7 @@ def login(browser, service, user: str, password: str, viewport=(1600, 1000)):
     # Anything of ours the Content-Security-Policy blocks would break the page for real: collect it.
     ctx.on("console", lambda m: CSP_VIOLATIONS.append(m.text) if "Content Security Policy" in m.text else None)
     page = ctx.new_page()
-    page.goto(f"{service.url}/controlroom/")
+    page.goto(f"{service.url}/")  # the service's bare address opens the control room
     assert "/controlroom/login" in page.url  # every page needs a login
     page.fill("input[name=user]", user)
     page.fill("input[name=password]", password)
