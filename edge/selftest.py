@@ -23,6 +23,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,6 +79,9 @@ class SelfTestRun:
         self.fall: SyntheticFall | None = None
         self._detector: Detector | None = None
         self._t0 = 0.0
+        # recent drill frames: a crossing is confirmed a moment after it happened, and the snapshot must show
+        # the frame the detection is about
+        self._recent: deque[tuple[float, np.ndarray]] = deque(maxlen=int(2 * self.fps) + 1)
         self.outcome: SelfTestOutcome | None = None
 
     def feed(self, t: float, frame: np.ndarray, now: float | None = None) -> SelfTestOutcome | None:
@@ -110,6 +114,7 @@ class SelfTestRun:
                                  f"of {self.frames} frames: it could not show a real fall at {self.camera.name}")
         drill_frame = self.fall.composite(frame, s)  # a copy: `frame` is what the real detector sees
         result = self._detector.process(drill_frame, t)
+        self._recent.append((t, drill_frame))
         for det in result.detections:
             if s >= self.fall.entry_s - EARLY_S and self.fall.near_fall(det.bbox, s):
                 delay = (det.t - self._t0) - self.fall.entry_s
@@ -117,7 +122,8 @@ class SelfTestRun:
                     self.camera.id, True, det.t,
                     f"self-test drill: synthetic fall detected as {det.kind} {delay:.1f} s after it crossed "
                     f"the quay line at {self.camera.name}",
-                    detection=det, frame=drill_frame, delay_s=round(delay, 3))
+                    detection=det, frame=min(self._recent, key=lambda item: abs(item[0] - det.t))[1],
+                    delay_s=round(delay, 3))
                 return self.outcome
             # anything else is real life seen through the drill copy: the real detector reports it itself
         if s > self.fall.entry_s + self.cfg.alert_within_s:
