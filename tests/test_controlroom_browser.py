@@ -162,8 +162,9 @@ def login(browser, service, user: str, password: str, viewport=(1600, 1000)):
 
 
 def wait_js(page, expression: str, timeout: float = 10.0) -> None:
-    """Poll a JS expression with page.evaluate. Not wait_for_function: that evals a string inside the page,
-    which the page's Content-Security-Policy (no 'unsafe-eval') rightly refuses; the CSP stays on in tests."""
+    """Poll a JS expression with page.evaluate. Not wait_for_function with an expression string: Playwright
+    evals that inside the page, which the page's Content-Security-Policy (no 'unsafe-eval') rightly refuses
+    once it has to poll (the arrow-function form, "() => ...", is not affected). The CSP stays on in tests."""
     deadline = time.monotonic() + timeout
     while not page.evaluate(expression):
         if time.monotonic() > deadline:
