@@ -187,7 +187,7 @@ class AlertRules:
         frames = ctx.frame_index - tr.born_frame + 1
         if tr.hits < 0.6 * frames:  # flickers in and out: rain, glints, a wave crest
             return None
-        if tr.body_frames < max(2, 0.6 * tr.water_frames):
+        if tr.body_frames < max(2, 0.4 * tr.water_frames):
             return None  # mostly not a person, once looking like one: a duck crossing a threshold for a moment
         conf = 0.5 + 0.25 * min(1.0, (ctx.t - first) / (2 * self.tuning.in_water_confirm_s)) + 0.25 * min(
             1.0, tr.hits / max(frames, 1)
