@@ -75,11 +75,12 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
         return ctx.render(request, "alerts.html", s, map=ctx.view.map_json())
 
     @router.get("/api/alerts")
-    async def list_alerts(request: Request, open: int = 0):
+    async def list_alerts(request: Request):
         ctx.guard.api(request)
+        open_only = request.query_params.get("open") in ("1", "true")
         # Every open alert, however many newer ones closed since; then the recent history.
         alerts = await run_in_threadpool(b.list_alerts, open_only=True, limit=MAX_OPEN)
-        if not open:
+        if not open_only:
             seen = {a.id for a in alerts}
             recent = await run_in_threadpool(b.list_alerts, limit=HISTORY)
             alerts += [a for a in recent if a.id not in seen]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.context import Context
 from quaywatch.controlroom.i18n import texts
 from quaywatch.controlroom.metrics import LOGINS, REFUSED
-from quaywatch.controlroom.security import COOKIE
+from quaywatch.controlroom.security import COOKIE, read_form
 
 LOGIN_CSRF_COOKIE = "quaywatch_login"
 MAX_FIELD = 256
@@ -41,11 +41,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.post("/login", include_in_schema=False)
     async def login(request: Request):
         t = texts(ctx.lang(request))
-        try:
-            form = await request.form()
-        except Exception:  # a body that is not a form at all: refuse it, clearly, and count it
-            REFUSED.labels("bad_request").inc()
-            raise HTTPException(400, "expected a login form") from None
+        form = await read_form(request)
         name, password = str(form.get("user", ""))[:MAX_FIELD], str(form.get("password", ""))[:MAX_FIELD]
         sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
         target = str(form.get("next", ""))
@@ -78,7 +74,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request):
         s = ctx.guard.api(request)
-        form = await request.form()
+        form = await read_form(request)
         ctx.guard.check_form_csrf(s, str(form.get("csrf", "")))
         ctx.users.close_session(request.cookies.get(COOKIE))
         resp = RedirectResponse(f"{ctx.prefix}/login", status_code=303)

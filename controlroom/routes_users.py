@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.context import Context
 from quaywatch.controlroom.metrics import ACTIONS, REFUSED
+from quaywatch.controlroom.security import read_form
 from quaywatch.errors import QuaywatchError
 
 
@@ -20,7 +21,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.post("/users", include_in_schema=False)
     async def add_user(request: Request):
         s = ctx.guard.api(request, "admin")
-        form = await request.form()
+        form = await read_form(request)
         ctx.guard.check_form_csrf(s, str(form.get("csrf", "")))
         try:
             await run_in_threadpool(ctx.users.add, str(form.get("name", ""))[:64], str(form.get("role", "")),
@@ -34,7 +35,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.post("/users/{name}/remove", include_in_schema=False)
     async def remove_user(request: Request, name: str):
         s = ctx.guard.api(request, "admin")
-        form = await request.form()
+        form = await read_form(request)
         ctx.guard.check_form_csrf(s, str(form.get("csrf", "")))
         if name == s.user.name:
             raise HTTPException(409, "you cannot remove yourself")

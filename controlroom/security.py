@@ -21,6 +21,21 @@ LANG_COOKIE = "quaywatch_lang"
 CSRF_HEADER = "x-csrf-token"
 
 
+MAX_FORM_BYTES = 16 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A small urlencoded or multipart form as plain strings; anything else is a counted 400, never a 500."""
+    try:
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            raise ValueError("form too large")
+        form = await request.form(max_files=0, max_fields=20)
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    except Exception:  # malformed multipart, bad encoding, too large, a file where none belongs
+        REFUSED.labels("bad_request").inc()
+        raise HTTPException(400, "expected a small form (application/x-www-form-urlencoded)") from None
+
+
 @dataclass
 class Guard:
     users: UserStore

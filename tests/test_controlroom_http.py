@@ -166,8 +166,13 @@ def test_login_form_needs_its_csrf_token_and_next_stays_on_the_site(harbour):
     r = c.post("/controlroom/login", data={"user": "olga", "password": PW["olga"], "csrf": token,
                                            "next": "//evil.example/steal"})
     assert r.status_code == 303 and r.headers["location"] == "/controlroom/"
-    assert c.post("/controlroom/login", content=b"\xff\x00garbage",
-                  headers={"content-type": "multipart/form-data; boundary=x"}).status_code in (400, 403)
+    bad = count(REFUSED, "bad_request")
+    r = c.post("/controlroom/login", content=b"--x\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n"
+               b"\xff\x00garbage\r\n--x--\r\n", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and "form" in r.json()["detail"]
+    assert c.post("/controlroom/login", content=b"a=" + b"x" * 20000,
+                  headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 400
+    assert count(REFUSED, "bad_request") - bad == 2
 
 
 def test_session_cookie_flags_and_logout_ends_the_session(harbour):
