@@ -286,7 +286,16 @@ function connect() {
   });
   es.addEventListener("health", (ev) => { heard(); if (QW.page === "cameras") renderHealth(JSON.parse(ev.data)); });
   es.addEventListener("resync", () => { heard(); if (QW.page === "alerts") loadAlerts(); });
-  es.onerror = () => { $("#conn") && ($("#conn").hidden = false); };
+  es.onerror = () => {
+    $("#conn") && ($("#conn").hidden = false);
+    checkLogin();
+  };
+}
+// A login that ran out must not leave a wall screen showing a frozen page: go to the login form.
+function checkLogin() {
+  fetch(`${QW.prefix}/api/alerts?open=1`, { credentials: "same-origin" }).then((resp) => {
+    if (resp.status === 401) location.href = `${QW.prefix}/login?next=${encodeURIComponent(location.pathname)}`;
+  }).catch(() => { /* the service is away; EventSource keeps retrying */ });
 }
 setInterval(() => {
   const es = window.quaywatch.events;
