@@ -144,6 +144,9 @@ function historyRow(a) {
     `<td>${stateBadge(a)}</td><td>${esc(a.acked_by || "")}</td><td>${a.fixture_url && CAN_ACT ? `<a href="${esc(a.fixture_url)}">${esc(T.export_fixture)}</a>` : ""}</td></tr>`;
 }
 
+// What a card shows changes with its row, its pages' delivery states and its audit trail (notes).
+function cardKey(a) { return [a.updated_at, a.pages.map((p) => p.status).join(), a.audit.length].join("|"); }
+
 function renderAlerts() {
   const list = [...alerts.values()].sort((x, y) => y.time - x.time);
   const open = list.filter((a) => a.open);
@@ -153,11 +156,11 @@ function renderAlerts() {
   for (const a of open) {
     present.add(a.id);
     let card = box.querySelector(`article[data-id="${CSS.escape(a.id)}"]`);
-    if (card && card.dataset.updated === String(a.updated_at) + a.pages.map((p) => p.status).join()) continue;
+    if (card && card.dataset.updated === cardKey(a)) continue;
     const tmp = document.createElement("div");
     tmp.innerHTML = alertCard(a);
     const fresh = tmp.firstElementChild;
-    fresh.dataset.updated = String(a.updated_at) + a.pages.map((p) => p.status).join();
+    fresh.dataset.updated = cardKey(a);
     const typed = card && $(".note", card) ? $(".note", card).value : "";
     if (card) card.replaceWith(fresh); else box.prepend(fresh);
     if (typed && $(".note", fresh)) $(".note", fresh).value = typed;
