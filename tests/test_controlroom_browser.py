@@ -280,6 +280,13 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         assert inc["next_due_at"] is None
         assert any(t["actor"] == "alice (control room)" and t["to_state"] == "acknowledged" for t in inc["transitions"])
 
+        # A note from alice reaches bob's page (in the card's audit trail) without a reload.
+        card_a = alice.locator(f'article[data-id="{alert_id}"]')
+        card_a.locator("textarea.note").fill("vagtbåd sendt")
+        card_a.locator("button[data-act=note]").click()
+        wait_js(bob, f"document.querySelector('article[data-id=\"{alert_id}\"] .audit').textContent"
+                     ".includes('alice (control room) · acknowledged → acknowledged · vagtbåd sendt')")
+
         # Bob closes it as a false alarm with a note; it leaves the open list on every page.
         card_b = bob.locator(f'article[data-id="{alert_id}"]')
         card_b.locator("select.outcome").select_option("false_alarm")
