@@ -13,7 +13,7 @@ DEMO_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-tools
 )
-TEST_PACKAGES=(mosquitto chromium postgresql)
+TEST_PACKAGES=(mosquitto chromium postgresql openssl)
 
 wanted=("${DEMO_PACKAGES[@]}")
 [ "$profile" = "test" ] && wanted+=("${TEST_PACKAGES[@]}")
