@@ -133,6 +133,10 @@ class AlertRules:
             tr.land_peak = max(tr.land_peak, tr.peak)
             if side == LAND and height >= self.tuning.person_min_height * e:
                 self.person_warmth = max(tr.peak, self.person_warmth)
+        if side == LAND:
+            tr.exit_peak = 0.0
+        else:  # how warm it stayed since it left the land side: the falling body, before the splash cools it
+            tr.exit_peak = max(tr.exit_peak, tr.peak)
         if side == WATER:
             tr.water_frames += 1
             tr.water_height = max(tr.water_height, height / e)
@@ -253,7 +257,7 @@ class AlertRules:
         if tr.alerted:
             return None
         # a body went under, not a fragment or a reflection: body-sized and about as warm as on land
-        went_under = tr.water_height >= self.tuning.water_min_size and tr.water_peak >= WARM_AS_LAND * tr.land_peak
+        went_under = tr.water_height >= self.tuning.water_min_size and tr.exit_peak >= WARM_AS_LAND * tr.land_peak
         if tr.land_height < self.tuning.person_min_height:
             went_under = went_under and tr.water_peak >= self.tuning.head_min_sigma
         if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr) and went_under:

@@ -31,6 +31,7 @@ class TrackState:
         "core",
         "crossed_frame",
         "crossed_t",
+        "exit_peak",
         "first_water_t",
         "hits",
         "id",
@@ -77,6 +78,7 @@ class TrackState:
         self.water_height = 0.0  # tallest box seen on the water side, person heights
         self.land_peak = 0.0  # warmest seen on land (noise sigmas): a body in the water is about as warm
         self.water_peak = 0.0  # warmest seen on the water side
+        self.exit_peak = 0.0  # warmest seen since it last stood on the land side
         self.body_frames = 0  # frames on the water side that looked like a person in the water
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
