@@ -58,7 +58,8 @@ Treat the synthetic clips as a regression net; the real frames in ../shared are 
 
 Frames depend only on (site camera, scenario, seed, seconds, fps, bits, season, day/night): the same
 command gives the same frames. With the same x264 build the MP4 files are byte-identical; MKV files differ
-only in the muxing date in their header (the decoded 16-bit frames are identical; a test checks both).
+only in the muxing date in their header (the decoded 16-bit frames are identical). A test re-renders
+fixtures and compares them with the committed clips.
 """
 
 

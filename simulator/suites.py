@@ -53,7 +53,7 @@ FIXTURE_LIST: list[Fixture] = [
     F("fall-aalborg-winter-night-1", _a("fall", 101, 20), "a fall off the Aalborg quay is found (winter night)"),
     F("fall-aalborg-winter-night-near", _a("fall", 111, 20, place=0.85),
       "a fall close to the camera (person ~35 px tall)"),
-    F("fall-aalborg-winter-night-far", _a("fall", 112, 20, place=0.3), "a fall far from the camera (person ~12 px tall)"),
+    F("fall-aalborg-winter-night-far", _a("fall", 112, 20, place=0.3), "a fall far from the camera (person ~18 px tall)"),
     F("fall-aalborg-winter-day", _a("fall", 113, 20, night=False), "a fall on a winter day"),
     F("fall-aalborg-summer-night", _a("fall", 114, 20, season="summer"),
       "a fall on a summer night: the quay is warmer than the water, the head warmer still"),
