@@ -171,3 +171,22 @@ def test_drill_through_the_real_worker_and_mosquitto_arrives_with_drill_true(mos
     finally:
         rec.close()
         edge.stop()
+
+
+def test_selftest_cli_fails_a_camera_that_cannot_be_opened(tmp_path, capsys):
+    import json
+
+    from quaywatch.cli import main
+    from tests.peers import free_port
+
+    sidecar = FIXTURES / "neg-nuc-aalborg.json"
+    cam = load_site(load_ground_truth(sidecar).site_path(sidecar)).camera("cam-1")
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "site": {"id": "selftest-cli", "name": "Self-test CLI"},
+        "cameras": [{"id": "dark-1", "name": "Dark one", "source": f"rtsp://127.0.0.1:{free_port()}/none",
+                     "resolution": [384, 288], "fps": 9, "water": cam.water, "quay_line": cam.quay_line}],
+    }))
+    assert main(["selftest", "--site", str(site), "--camera", "dark-1", "--json"]) == 1
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["passed"] is False and "no frames" in result["message"]
