@@ -376,3 +376,20 @@ def test_an_open_alert_stays_listed_behind_many_newer_closed_ones(harbour):
     listed = op.get("/controlroom/api/alerts").json()["alerts"]
     assert waiting in [a["id"] for a in listed if a["needs_ack"]]
     assert [a["id"] for a in op.get("/controlroom/api/alerts?open=1").json()["alerts"]] == [waiting]
+
+
+def test_the_clip_is_relayed_from_the_edge(harbour):
+    op = client(harbour)
+    login(op, "olga")
+    alert = harbour.open_alert(clip=NEG_CLIP)
+    r = op.get(f"/controlroom/alerts/{alert}/clip")
+    assert r.status_code == 200 and r.content == (FIXTURES / NEG_CLIP).read_bytes()
+    h = {"X-CSRF-Token": csrf_of(op)}
+    op.post(f"/controlroom/api/alerts/{alert}/close", json={"outcome": "drill"}, headers=h)  # or the next joins it
+    gone = harbour.open_alert(clip="no-such-clip.mp4")
+    r = op.get(f"/controlroom/alerts/{gone}/clip")
+    assert r.status_code == 502 and "404" in r.json()["detail"]
+    op.post(f"/controlroom/api/alerts/{gone}/close", json={"outcome": "drill"}, headers=h)
+    none = harbour.open_alert(clip=None, camera="cam-2")
+    assert op.get(f"/controlroom/alerts/{none}/clip").status_code == 404
+    assert op.get(f"/controlroom/alerts/{none}/snapshot.jpg").status_code == 404
