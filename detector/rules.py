@@ -13,7 +13,8 @@
   flat (duck), too faint (ripple, glint), too cool (radiometric °C; 8-bit: relative to the people seen),
   too hot (engine), or it mirrors a person standing right next to it on land (reflection).
 - One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
-  only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again.
+  only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again; a crossing from
+  land is always a new person (two people can fall in at the same spot).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class AlertRules:
             tr.land_point = tr.centroid.copy()
             tr.land_height = max(tr.land_height, height / e)
             tr.land_peak = max(tr.land_peak, tr.peak)
-            if side == LAND and height >= self.tuning.person_min_height * e:
+            if height >= self.tuning.person_min_height * e:
                 self.person_warmth = max(tr.peak, self.person_warmth)
         if side == LAND:
             tr.exit_peak = 0.0
