@@ -84,6 +84,7 @@ class Database:
                 finally:
                     self._depth -= 1
                 return
+            self._reopen_if_lost()
             relaxed = not power_safe and self.dialect == "sqlite"
             if relaxed:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -93,7 +94,8 @@ class Database:
                 yield self
             except BaseException:
                 self._depth = 0
-                self._conn.execute("ROLLBACK")
+                if not (self.dialect == "postgres" and self._conn.closed):  # a lost connection rolled back
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._depth = 0
@@ -107,19 +109,30 @@ class Database:
                 if relaxed:
                     self._conn.execute("PRAGMA synchronous=FULL")
 
+    def _reopen_if_lost(self) -> None:
+        """PostgreSQL restarted or failed over: the old connection is dead for good, so open a new one
+        (outside a transaction only; a transaction that lost its connection fails and its work is redone:
+        intake's events are redelivered, escalation retries). A multi-host store_url
+        (postgresql://primary,standby/db?target_session_attrs=read-write) then finds the new primary."""
+        if self.dialect == "postgres" and not self._depth and self._conn.closed:
+            self._conn = self._open_postgres(self.url)
+
     def run(self, sql: str, params: tuple | list = ()) -> int:
         """Execute a statement; returns the number of rows it changed."""
         with self._lock:
+            self._reopen_if_lost()
             cur = self._conn.execute(self._sql(sql), tuple(params))
             return cur.rowcount
 
     def one(self, sql: str, params: tuple | list = ()) -> dict[str, Any] | None:
         with self._lock:
+            self._reopen_if_lost()
             row = self._conn.execute(self._sql(sql), tuple(params)).fetchone()
             return dict(row) if row is not None else None
 
     def all(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
         with self._lock:
+            self._reopen_if_lost()
             return [dict(r) for r in self._conn.execute(self._sql(sql), tuple(params)).fetchall()]
 
     def migrate(self) -> int:
