@@ -18,6 +18,7 @@ from typing import Any
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.lifecycle import audit, transition
 from quaywatch.alerting.metrics import Metrics
+from quaywatch.alerting.neighbours import neighbours
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.site import Site
 
@@ -64,6 +65,7 @@ class Dispatcher:
         self.store = store
         self.metrics = metrics
         self.changes = changes
+        self.neighbours = neighbours(site)
 
     def ingest(self, batch: list[Incoming]) -> list[Opened]:
         """Store a batch of valid events in one durable transaction; return the incidents to page now."""
@@ -102,11 +104,14 @@ class Dispatcher:
         if ev["site"] not in self._locked:  # held until this batch's commit
             self.store.lock_site(ev["site"])
             self._locked.add(ev["site"])
-        key = (ev["site"], category, drill, ev["camera"] if category == "camera" else None)
+        # Water events join what a neighbouring camera saw; camera trouble is each camera's own.
+        near = self.neighbours.get(ev["camera"], frozenset({ev["camera"]})) if category == "water" \
+            else frozenset({ev["camera"]})
+        key = (ev["site"], category, drill, near)
         joined = self._groups.get(key) if self.cfg.grouping_window_s > 0 else None
         if joined is None and self.cfg.grouping_window_s > 0:
             row = self.store.groupable_incident(ev["site"], category, drill, now - self.cfg.grouping_window_s,
-                                                camera=key[3])
+                                                cameras=near)
             if row:
                 joined = self._groups[key] = (row["id"], set(row["cameras"].split(",")))
         if joined:

@@ -142,7 +142,12 @@ class AlertingConfig(BaseModel):
     twilio: TwilioConfig = Field(default_factory=TwilioConfig)
     store_url: str = Field(default="sqlite:///var/alerting/alerts.db", description="sqlite:///path or postgresql://...")
     web: WebConfig = Field(default_factory=WebConfig)
-    grouping_window_s: float = Field(default=30.0, ge=0, le=600, description="events this close page once")
+    grouping_window_s: float = Field(default=30.0, ge=0, le=600,
+                                     description="events this close in time, from cameras near each other, page once")
+    grouping_radius_m: float = Field(default=150.0, ge=0, le=10_000,
+                                     description="cameras standing closer than this may see one incident")
+    overlapping_cameras: list[list[str]] = Field(
+        default_factory=list, description="camera ids that watch the same water whatever their distance")
     delivery_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="a page not confirmed delivered by then escalates at once"
     )

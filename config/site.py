@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from quaywatch.config.alerting import AlertingConfig
 from quaywatch.config.camera import SLUG, Camera, merge_detector_defaults
@@ -60,6 +60,18 @@ class Site(BaseModel):
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)
         return cameras
+
+    @field_validator("alerting")
+    @classmethod
+    def _overlapping_cameras_exist(cls, alerting: AlertingConfig, info: ValidationInfo) -> AlertingConfig:
+        known = {c.id for c in info.data.get("cameras") or []}
+        if not known:
+            return alerting  # the cameras themselves failed; that error says enough
+        for i, group in enumerate(alerting.overlapping_cameras):
+            for j, cam in enumerate(group):
+                if cam not in known:
+                    raise ValueError(f"overlapping_cameras[{i}][{j}]: unknown camera {cam!r}")
+        return alerting
 
     def camera(self, camera_id: str) -> Camera:
         for cam in self.cameras:

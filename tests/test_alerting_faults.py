@@ -116,7 +116,9 @@ def test_flood_of_malformed_payloads_is_counted_and_the_service_keeps_paging(ale
 
 
 def test_cameras_seeing_one_incident_page_once_naming_them(alerting, mosquitto, twilio):
-    svc = alerting({"alerting": {"grouping_window_s": 30, "delivery_timeout_s": 60, "policies": {"water": {
+    # the demo's two cameras stand ~380 m apart: declared as watching the same water, they group
+    svc = alerting({"alerting": {"grouping_window_s": 30, "delivery_timeout_s": 60,
+                                 "overlapping_cameras": [["cam-1", "cam-2"]], "policies": {"water": {
         "steps": [{"after_s": 0, "notify": ["police"], "channel": "sms"},
                   {"after_s": 5, "notify": ["rescue"], "channel": "sms"}]}}}})
     publish(mosquitto.port, [event(camera="cam-1")])

@@ -149,6 +149,8 @@ def test_lifecycle_refuses_moves_it_does_not_allow(store_url):
 
 def test_drills_and_camera_trouble_group_apart(tmp_path):
     n = Node(f"sqlite:///{tmp_path}/a.db")
+    n.site.alerting.overlapping_cameras = [["cam-1", "cam-2"]]
+    n.dispatcher = Dispatcher(n.site, n.store, n.metrics, n.changes)
     opened = n.dispatcher.ingest([Incoming(ev()), Incoming(ev(camera="cam-2")), Incoming(ev(drill=True)),
                                   Incoming(ev(kind="camera_offline")), Incoming(ev(kind="camera_offline",
                                                                                       camera="cam-2"))])
@@ -161,3 +163,43 @@ def test_drills_and_camera_trouble_group_apart(tmp_path):
     drill_pages = [p for p in n.pager.sent if p.drill]
     assert [p.to for p in drill_pages] == ["+4520000009"]
     assert {p.to for p in n.pager.sent if "kamera offline" in p.body} == {"+4520000001"}
+
+
+def test_distant_cameras_are_separate_incidents_each_paged_at_once(tmp_path):
+    """Two people in the water at two quays ~380 m apart within the grouping window: two incidents, and
+    each first SMS names its own camera (grouping them would send rescue to one place only)."""
+    n = Node(f"sqlite:///{tmp_path}/a.db")
+    assert n.site.alerting.grouping_window_s > 0 and not n.site.alerting.overlapping_cameras
+    opened = n.dispatcher.ingest([Incoming(ev()), Incoming(ev(camera="cam-2"))])
+    assert len(opened) == 2
+    assert sorted(i["cameras"] for i in n.store.incidents()) == ["cam-1", "cam-2"]
+    for o in opened:
+        asyncio.run(n.escalator.fire(o.incident_id, "first page"))
+    bodies = [p.body for p in n.pager.sent if p.to == "+4520000002"]
+    assert len(bodies) == 2 and any(" cam-1 " in b for b in bodies) and any(" cam-2 " in b for b in bodies)
+
+
+def test_neighbours_by_radius_and_by_declared_overlap():
+    from quaywatch.alerting.neighbours import distance_m, neighbours
+
+    s = load_site("demo")
+    a, b = (c.location for c in s.cameras)
+    assert 300 < distance_m(a.lat, a.lon, b.lat, b.lon) < 450
+    assert neighbours(s)["cam-1"] == {"cam-1"}
+    s.alerting.grouping_radius_m = 500
+    assert neighbours(s)["cam-1"] == {"cam-1", "cam-2"}
+    s.alerting.grouping_radius_m = 150
+    s.alerting.overlapping_cameras = [["cam-2", "cam-1"]]
+    assert neighbours(s)["cam-2"] == {"cam-1", "cam-2"}
+
+
+def test_overlapping_cameras_must_exist():
+    from quaywatch.config import load_yaml, site_from_dict
+    from quaywatch.config.loader import SITES_DIR
+    from quaywatch.errors import ConfigError
+
+    data = load_yaml(SITES_DIR / "demo.yaml")
+    data["alerting"]["overlapping_cameras"] = [["cam-1", "cam-9"]]
+    with pytest.raises(ConfigError) as exc:
+        site_from_dict(data)
+    assert exc.value.problems == ["alerting: overlapping_cameras[0][1]: unknown camera 'cam-9'"]

@@ -9,6 +9,7 @@ by a restarted process or by a second node, finds the row and sends nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from quaywatch.alerting.store.db import Database
@@ -47,15 +48,15 @@ class AlertStore:
         self.db.run("UPDATE events SET incident_id = ? WHERE event_id = ?", (incident_id, event_id))
 
     def groupable_incident(self, site: str, category: str, drill: bool, since: float,
-                           camera: str | None = None) -> dict[str, Any] | None:
-        """The newest incident still paging that an event at or after `since` belongs to."""
+                           cameras: Collection[str]) -> dict[str, Any] | None:
+        """The newest incident still paging, opened at or after `since`, that one of `cameras` has seen."""
         rows = self.db.all(
             "SELECT * FROM incidents WHERE site = ? AND category = ? AND drill = ? AND state IN (?, ?) "
             "AND opened_at >= ? ORDER BY opened_at DESC LIMIT 20",
             (site, category, int(drill), *PAGING_STATES, since),
         )
         for row in rows:
-            if camera is None or camera in row["cameras"].split(","):
+            if not set(cameras).isdisjoint(row["cameras"].split(",")):
                 return row
         return None
 
