@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterable
 
@@ -118,16 +117,10 @@ class AlertingService:
 
     # --- running ------------------------------------------------------------------------------------------
     def _broker(self) -> tuple[str, int, object | None]:
-        mqtt = self.site.mqtt
-        if mqtt.host:
-            return mqtt.host, mqtt.port, None
-        # No broker named: use the one on loopback (the demo's), or start the embedded one.
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", mqtt.port), timeout=0.3):
-            return "127.0.0.1", mqtt.port, None
-        from quaywatch.broker import EmbeddedBroker
+        # No broker named: the one on loopback (the demo's), or the embedded one, started here.
+        from quaywatch.broker import ensure_broker
 
-        broker = EmbeddedBroker(port=mqtt.port).start()
-        return "127.0.0.1", mqtt.port, broker
+        return ensure_broker(self.site.mqtt.host, self.site.mqtt.port)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
