@@ -12,6 +12,8 @@ Mosquitto and one PostgreSQL (issue 7).
   systemd's Restart= brings it back) nothing is lost or paged twice. Printed: how many events waited in the
   dead instance's persistent MQTT session (Mosquitto keeps handing it its share of the shared subscription
   while it is down; see docs/scale.md).
+- PostgreSQL restarted under both instances (a failover, as the clients see it): events published while it
+  was down are stored and paged once it is back, and neither instance needs a restart.
 
 Assumptions, stated because the lead is changing grouping: camera locations are kilometres apart, and the
 load and kill tests set `grouping_window_s: 0` (one incident per event), so they hold whether grouping is
@@ -393,3 +395,66 @@ def test_an_instance_killed_mid_stream_loses_nothing_and_pages_nothing_twice(mos
     finally:
         for n in nodes:
             n.stop()
+
+
+# --- PostgreSQL restarted (a failover as the alerting instances see it) ------------------------------------
+def restart_postgres(pg: Postgres, down_s: float, meanwhile) -> None:
+    """Stop the cluster (fast shutdown), run `meanwhile()` while it is down, start it again on the same port
+    and data: what a failover to a standby at the same address looks like from the clients."""
+    import signal
+
+    from tests.peers import wait_for_port
+
+    pg.process.signal(signal.SIGINT)
+    pg.process.proc.wait(30)
+    pg.process.stop()
+    meanwhile()
+    time.sleep(down_s)
+    pg.process = Process([*pg._as, str(pg.bin / "postgres"), "-D", str(pg.data), "-p", str(pg.port),
+                          "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg.dir}",
+                          "-c", "fsync=off"], pg.dir / "postgres-restarted.log")
+    wait_for_port(pg.port, 60)
+    import psycopg
+
+    deadline = time.monotonic() + 60
+    while True:  # listening is not accepting: recovery runs first ("the database system is starting up")
+        try:
+            psycopg.connect(pg.url, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_postgres_restart_under_both_instances_loses_nothing(mosquitto, twilio, store_url, postgres, tmp_path):
+    cameras = fifty_cameras()
+    nodes = alerting_pair(tmp_path, mosquitto.port, twilio, store_url, cameras,
+                          {"grouping_window_s": 0, "delivery_timeout_s": 3600, "policies": {"water": ONE_STEP}})
+    try:
+        before = [event(camera=cameras[i]["id"], location=cameras[i]["location"]) for i in range(6)]
+        during = [event(camera=cameras[i]["id"], location=cameras[i]["location"]) for i in range(6, 12)]
+        for ev in before:
+            publish_one(mosquitto.port, ev)
+        wait_until(lambda: len(sms_pages(twilio)) >= 12, 60, "the first six paged")
+        restart_postgres(postgres, 2.0, lambda: [publish_one(mosquitto.port, ev) for ev in during])
+        ids = {ev["event_id"] for ev in before + during}
+        rows = wait_until(lambda: len(s := stored(store_url, ids)) == len(ids) and s, 90,
+                          "events published while PostgreSQL was down stored once it is back")
+        incidents = {r["incident_id"] for r in rows.values()}
+        wait_until(lambda: len(sms_pages(twilio)) >= 2 * len(ids), 60, "every incident paged")
+        time.sleep(1.5)
+        pages = collections.Counter((inc, to) for inc, to, _ in sms_pages(twilio))
+        assert pages == {(inc, to): 1 for inc in incidents for to in (POLICE, RESCUE)}
+        for n in nodes:  # both instances found the database again, neither needed a restart
+            assert httpx.get(n.url + "/healthz", timeout=10).json() == {"ok": True, "store": True, "mqtt": True}
+            assert n.process.proc.poll() is None
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def publish_one(port: int, ev: dict) -> None:
+    from tests.test_alerting_paging import publish
+
+    publish(port, [ev], camera=ev["camera"])
