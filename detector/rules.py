@@ -127,7 +127,11 @@ class AlertRules:
         # standing body, moving no faster than a runner: gulls are as small as a head but fly at 5+ heights/s.
         sized = self.tuning.water_min_size * e <= height <= LAND_MAX_SIZE * e and tr.box[2] <= LAND_MAX_SIZE * e
         slow = float(np.hypot(*tr.velocity)) <= LAND_MAX_SPEED * e
-        if side == LAND and sized and slow and tr.hits >= 3:
+        # Right at the edge, an upright person-sized body whose head is over the quay stands on the quay (a
+        # walker along the edge who then falls in); a boat's hull is wide and low, a reflection is upside down.
+        upright = height >= self.tuning.person_min_height * e and height >= 1.5 * tr.box[2]
+        on_quay = side == EDGE and upright and float(self.geo.water_distance(tr.top[None])[0]) < -0.1 * e
+        if (side == LAND or on_quay) and sized and slow and tr.hits >= 3:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()
             tr.land_height = max(tr.land_height, height / e)

@@ -134,3 +134,17 @@ def test_reflection_of_a_person_standing_at_the_edge_is_not_a_person_in_water():
     mirror = Thing(walk(LINE_X - 6, 74, 0, 0), (6, 8), 14.0)  # a dim, squashed copy on the water beside him
     dets, _ = run(Scene([person, mirror], seconds=6.0))
     assert dets == []
+
+
+def test_walker_right_at_the_edge_who_then_falls_in_alerts():
+    # walks along the line, box over it (never clearly on land), then drops into the water at t=3 s
+    def path(t):
+        if t < 3.0:
+            return (LINE_X + 3, 10 + 18.0 * t)
+        if t < 3.5:
+            return (LINE_X + 3 - 46 * (t - 3.0), 64 + 10 * (t - 3.0))
+        return (LINE_X - 20 + np.sin(3 * t), 74)
+
+    dets, _ = run(Scene([Thing(path, lambda t: (8, 24) if t < 3.5 else (5, 5), 30.0)], seconds=6.0))
+    assert kinds(dets) == ["water_entry"]
+    assert 3.0 <= dets[0].t <= 4.0
