@@ -57,9 +57,11 @@ people climbing down ladders, dogs, bicycles and cars; body shapes are ellipses,
 Treat the synthetic clips as a regression net; the real frames in ../shared are the reality check.
 
 Frames depend only on (site camera, scenario, seed, seconds, fps, bits, season, day/night): the same
-command gives the same frames. With the same x264 build the MP4 files are byte-identical; MKV files differ
-only in the muxing date in their header (the decoded 16-bit frames are identical). A test re-renders
-fixtures and compares them with the committed clips.
+command renders the same frames (checked across processes). The files are not always byte-identical:
+MKV headers carry the muxing date (the decoded 16-bit frames are identical), and multi-threaded x264 has
+produced different bytes for the same frames of the 20-minute clips between runs (short clips came out
+byte-identical), so an 8-bit clip matches within H.264 loss. A test re-renders fixtures and compares them
+with the committed clips.
 """
 
 
