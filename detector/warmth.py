@@ -19,7 +19,7 @@ from quaywatch.config.detector import DetectorTuning
 from quaywatch.detector.geometry import SceneGeometry
 
 WATER_SAMPLES = 2048
-FREEZE_SAMPLE_STEP = 5
+FREEZE_SAMPLE_STEP = 7
 GLOBAL_CHANGE_FRACTION = 0.25
 FG_LEARN_EVERY = 40  # frames between the (much slower) learning under foreground pixels
 
@@ -64,6 +64,7 @@ class WarmthModel:
         self._typical_change = 0.0
         self._spread = 0.0
         self._noise = 0.0  # water noise after background removal, in normalised units
+        self._hot = 0.0
         self._radiometric: bool | None = None
         self._frames = 0
 
@@ -110,8 +111,11 @@ class WarmthModel:
             rebaselined = True
         elif not frozen:
             self._learn(warm)
-        roi_vals = self._contrast.ravel()[self._roi_idx]
-        hot = float(np.partition(roi_vals, int(0.995 * (len(roi_vals) - 1)))[int(0.995 * (len(roi_vals) - 1))])
+        if self._frames % 4 == 0:  # the warmest things in view change slowly; every 4th frame
+            roi_vals = self._contrast.ravel()[self._roi_idx]
+            k = int(0.995 * (len(roi_vals) - 1))
+            self._hot = float(np.partition(roi_vals, k)[k])
+        hot = self._hot
         self._frames += 1
         return WarmthFrame(self._contrast, warm, raw, frame, frozen, rebaselined, float(q50), self._spread, hot)
 
