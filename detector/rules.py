@@ -252,7 +252,8 @@ class AlertRules:
 
     def _handoff(self, tr: TrackState, ctx: FrameContext) -> Departure | None:
         for dep in self.departures:
-            if 0 <= tr.born_t - dep.t <= self.tuning.handoff_s and (
+            # born up to half a second before the walker was last seen: a falling body can split in two
+            if -0.5 <= tr.born_t - dep.t <= self.tuning.handoff_s and (
                 np.hypot(*(tr.start_centroid - dep.point)) <= 1.5 * dep.height
             ):
                 return dep
