@@ -20,5 +20,8 @@ def _run(args: argparse.Namespace) -> int:
 
     site = load_site(args.site)
     service = AlertingService(site, dry_run=True if args.dry_run else None)
+    from quaywatch.controlroom.mount import attach_controlroom  # the control-room page, on the same web app
+
+    attach_controlroom(service, site_file=args.site)
     asyncio.run(service.run())
     return 0
