@@ -29,16 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.peers: Mosquitto, AlertingProcess
 
 FLOOR_P99_MS = 200.0
-SERVER = """
-import asyncio, sys
-from quaywatch.alerting.service import AlertingService
-from quaywatch.config.loader import load_site
-from quaywatch.controlroom.mount import attach_controlroom
-site = load_site(sys.argv[1])
-service = AlertingService(site, dry_run=True)
-attach_controlroom(service, site_file=sys.argv[1])
-asyncio.run(service.run())
-"""
 
 
 def iso(t: float) -> str:
@@ -68,7 +58,6 @@ def main() -> int:
     users.close()
     service = AlertingProcess(work / "alerting", broker.port, overrides={
         "alerting": {"grouping_window_s": 0}, "controlroom": {"users_db": str(work / "users.db")}})
-    service.argv = [sys.executable, "-c", SERVER, str(service.site_file)]
     service.start()
     pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-edge")
     pub.connect("127.0.0.1", broker.port)

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import sys
 import time
 import uuid
 import zipfile
@@ -34,18 +33,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 CSP_VIOLATIONS: list[str] = []
 PASSWORDS = {"alice": "alice-operator-pw", "bob": "bob-operator-pw1", "vera": "vera-viewer-pw1"}
 ADMIN_PASSWORD = "admin-password-1"
-
-# The alerting service with the control room attached, as the alerting CLI runs it.
-SERVER = """
-import asyncio, sys
-from quaywatch.alerting.service import AlertingService
-from quaywatch.config.loader import load_site
-from quaywatch.controlroom.mount import attach_controlroom
-site = load_site(sys.argv[1])
-service = AlertingService(site, dry_run=True)
-attach_controlroom(service, site_file=sys.argv[1])
-asyncio.run(service.run())
-"""
 
 
 def utc_iso(t: float) -> str:
@@ -99,6 +86,7 @@ def broker(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, broker):
+    """`quaywatch alerting --site FILE` (dry-run pager), which serves the control room at /controlroom/."""
     from quaywatch.controlroom.users import UserStore
 
     work = tmp_path_factory.mktemp("alerting")
@@ -111,7 +99,6 @@ def service(tmp_path_factory, broker):
     proc = AlertingProcess(work, broker.port, overrides={
         "controlroom": {"users_db": str(users_db), "login_attempts": 3, "login_window_s": 10, "stale_after_s": 30},
     })
-    proc.argv = [sys.executable, "-c", SERVER, str(proc.site_file)]
     os.environ["QUAYWATCH_ADMIN_PASSWORD"] = ADMIN_PASSWORD  # the first admin, as in production
     try:
         proc.start()
