@@ -42,6 +42,19 @@ WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body
 BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
 REFLECTION_RADIUS = 1.6  # person heights between a water blob and the land person it mirrors
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes
+WATER_MEMORY_S = 5.0  # a water track lost this recently hands its record to a new one born next to it
+WATER_MEMORY_RADIUS = 1.0  # person heights
+
+
+@dataclass(slots=True)
+class WaterRecord:
+    """What a lost water track had shown, for the track that takes its place (ids break, evidence must not)."""
+
+    t: float
+    point: np.ndarray
+    body_frames: int
+    water_frames: int
+    first_water_t: float
 
 
 @dataclass(slots=True)
@@ -81,6 +94,7 @@ class AlertRules:
         # temperatures, so 'warm like a head' means 'warm like the people we have seen', slowly forgotten.
         self.person_warmth = 0.0  # track id -> side, of the tracks seen in the last frame
         self.incidents: list[Incident] = []
+        self.water_records: list[WaterRecord] = []
 
     # ------------------------------------------------------------------------------------------------
     def sides(self, tracks: list[TrackState]) -> tuple[list[str], np.ndarray]:
@@ -116,6 +130,7 @@ class AlertRules:
         self._refresh_incidents(seen, ctx.t)
         self.person_warmth *= PERSON_WARMTH_DECAY
         self.departures = [d for d in self.departures if ctx.t - d.t <= self.tuning.handoff_s]
+        self.water_records = [r for r in self.water_records if ctx.t - r.t <= WATER_MEMORY_S]
         return [d for d in out if d.confidence >= self.tuning.alert_confidence]
 
     # ------------------------------------------------------------------------------------------------
@@ -143,6 +158,8 @@ class AlertRules:
         else:  # how warm it stayed since it left the land side: the falling body, before the splash cools it
             tr.exit_peak = max(tr.exit_peak, tr.peak)
         if side == WATER:
+            if tr.water_frames == 0 and tr.land_person_t is None:
+                self._take_over_record(tr, e)
             tr.water_frames += 1
             tr.water_height = max(tr.water_height, height / e)
             tr.water_peak = max(tr.water_peak, tr.peak)
@@ -259,9 +276,24 @@ class AlertRules:
                 return dep
         return None
 
+    def _take_over_record(self, tr: TrackState, e: float) -> None:
+        """A track born in the water next to one just lost there is the same thing under a new id (a duck
+        whose blob split, a swimmer behind a wave): it carries on that track's record, so 'mostly not a
+        person' stays true of a duck and a swimmer keeps the time already seen."""
+        for k, rec in enumerate(self.water_records):
+            if np.hypot(*(rec.point - tr.centroid)) <= WATER_MEMORY_RADIUS * e:
+                tr.body_frames += rec.body_frames
+                tr.water_frames += rec.water_frames
+                tr.first_water_t = rec.first_water_t
+                del self.water_records[k]
+                return
+
     def _on_lost(self, tr: TrackState, ctx: FrameContext) -> Detection | None:
         if tr.alerted:
             return None
+        if tr.water_frames and tr.land_person_t is None and tr.crossed_t is None:
+            self.water_records.append(WaterRecord(tr.last_t, tr.centroid.copy(), tr.body_frames, tr.water_frames,
+                                                  tr.first_water_t if tr.first_water_t is not None else tr.born_t))
         # a body went under, not a fragment or a reflection: body-sized and about as warm as on land
         went_under = tr.water_height >= self.tuning.water_min_size and tr.exit_peak >= WARM_AS_LAND * tr.land_peak
         if tr.land_height < self.tuning.person_min_height:

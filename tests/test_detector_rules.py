@@ -148,3 +148,18 @@ def test_walker_right_at_the_edge_who_then_falls_in_alerts():
     dets, _ = run(Scene([Thing(path, lambda t: (8, 24) if t < 3.5 else (5, 5), 30.0)], seconds=6.0))
     assert kinds(dets) == ["water_entry"]
     assert 3.0 <= dets[0].t <= 4.0
+
+
+def test_a_track_reborn_where_a_water_track_was_lost_keeps_that_record():
+    """Track ids break (a blob splits, a wave hides it); the evidence must not. Something head-warm that
+    appears exactly where a duck just vanished is taken for that duck at first: it alerts, but only once
+    it has looked like a person for most of the combined record, later than in open water."""
+    duck = Thing(lambda t: (40 + 0.5 * t, 60) if t < 4.0 else None, (8, 5), 18.0)
+    # back 1.5 s later: past the tracker's patience (0.5 s), so a new track id, within the water memory (5 s)
+    there = Thing(lambda t: (42, 60) if t >= 5.5 else None, (5, 5), 29.0)
+    elsewhere = Thing(lambda t: (42, 110) if t >= 5.5 else None, (5, 5), 29.0)
+    dets_there, _ = run(Scene([duck, there], seconds=12.0), 16)
+    dets_elsewhere, _ = run(Scene([duck, elsewhere], seconds=12.0), 16)
+    assert kinds(dets_there) == kinds(dets_elsewhere) == ["person_in_water"]
+    assert dets_elsewhere[0].t <= 5.5 + 1.5
+    assert dets_there[0].t >= dets_elsewhere[0].t + 1.0
