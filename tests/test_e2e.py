@@ -1,7 +1,7 @@
 """End to end through every real part (issue 7):
 
   camera-sim (live simulated Aalborg scene, real ONVIF + RTSP) -> `quaywatch edge` -> Mosquitto
-    -> alerting service with the control room mounted -> Twilio stand-in (recording) -> Prism (Twilio's contract)
+    -> `quaywatch alerting` (the control room mounted) -> Twilio stand-in (recording) -> Prism (Twilio's contract)
                                                       -> the control-room page in headless Chromium
 
 Each scenario runs its own harbour (fresh broker, store, camera); one Prism and one Chromium serve the module.
@@ -13,7 +13,6 @@ Nothing is timed as an assertion: latencies are measured against the camera-sim'
 from __future__ import annotations
 
 import json
-import sys
 import time
 import zoneinfo
 from datetime import datetime
@@ -37,18 +36,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 OPERATOR, PASSWORD = "olga", "olga-operator-pw1"  # a throwaway test login, not a secret
 
-# The alerting service with the control room attached and its pager taken from the site (Twilio, not dry run).
-SERVER = """
-import asyncio, sys
-from quaywatch.alerting.service import AlertingService
-from quaywatch.config.loader import load_site
-from quaywatch.controlroom.mount import attach_controlroom
-site = load_site(sys.argv[1])
-service = AlertingService(site)
-attach_controlroom(service, site_file=sys.argv[1])
-asyncio.run(service.run())
-"""
-
 # Records, in the page itself, the wall-clock moment each alert card first appears and each change of a
 # camera tile's state: [camera, state, ms].
 OBSERVER = """() => {
@@ -70,8 +57,9 @@ OBSERVER = """() => {
 
 
 class E2EHarbour(Harbour):
-    """The harness's harbour, with the control room in the alerting process and the camera started last, so
-    the scene's first fall (~15 s after the camera starts) happens with everything else already listening."""
+    """The harness's harbour (the control room is served by `quaywatch alerting`), with a control-room login and
+    the camera started last, so the scene's first fall (~15 s after the camera starts) happens with everything
+    else already listening."""
 
     def __init__(self, workdir: Path, prism_url: str, overrides: dict | None = None):
         from quaywatch.controlroom.users import UserStore
@@ -91,9 +79,9 @@ class E2EHarbour(Harbour):
         try:
             self.mosquitto = Mosquitto().start()  # its own dir, reachable by user mosquitto: sessions persist
             self.twilio = TwilioStandIn(upstream=self.prism_url).start()
+            # `quaywatch alerting --site FILE`, which serves the control room at /controlroom/ itself.
             self.alerting = AlertingProcess(self.dir / "alerting", self.mosquitto.port, self.overrides,
                                             self.twilio.url)
-            self.alerting.argv = [sys.executable, "-c", SERVER, str(self.alerting.site_file)]
             self.alerting.start(timeout=120)  # 2 cores shared with much else: imports alone can take 20 s
         except BaseException:
             self.stop()
