@@ -44,8 +44,11 @@ def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: st
 
     Paging matters more than the page: if the control room cannot start (say its users database cannot be
     opened), that is logged as an error and the alerting service runs on without it."""
+    if getattr(service, "controlroom", None) is not None:
+        return service.controlroom  # attached already (the CLI does it; a script may call it again)
     try:
-        return _attach(service, site_file, prefix)
+        service.controlroom = _attach(service, site_file, prefix)
+        return service.controlroom
     except Exception as exc:  # never let the page take paging down
         log.error("control room NOT started: %s: %s (alerting runs on without it)", type(exc).__name__, exc)
         return None
