@@ -1,7 +1,11 @@
 """Intake: events from MQTT into the store, then straight to the first page.
 
-QoS 1, a persistent session and a shared subscription (`$share/quaywatch-alerting/...`) so two alerting
-instances split the stream. PUBACK is sent only after the event is committed to the store (paho's manual
+QoS 1 and a persistent session. By default each instance keeps its own subscription and sees every
+event; the store keeps each event once and pages it once, so two instances never double-page. Mosquitto
+persists such a subscription across its own restart; it does not persist a shared one
+(`$share/quaywatch-alerting/...`), and an event published between the restart and alerting's
+re-subscription would be acknowledged to the edge and dropped. `alerting.subscription: shared` splits
+the stream instead, for brokers that do persist shared subscriptions (EMQX, HiveMQ). PUBACK is sent only after the event is committed to the store (paho's manual
 ack): an alerting process that dies with events in hand gets them redelivered. Messages waiting in the
 client's queue are committed together (group commit), which is what makes durable writes fast.
 Every payload is validated by config/wire.py; a bad one is logged with the reason, counted, acked (it

@@ -138,7 +138,8 @@ class AlertingService:
         password = os.environ.get(mqtt.password_env) if mqtt.password_env else None
         cfg = self.site.alerting
         self.intake = Intake(mqtt, host, port, self.site.site.id, f"quaywatch-{self.site.site.id}-{cfg.instance_id}",
-                             self.metrics, self.handle_batch, password, shared=bool(mqtt.host))
+                             self.metrics, self.handle_batch, password,
+                             shared=bool(mqtt.host) and cfg.subscription == "shared")
         server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
                                                log_level="warning", lifespan="off"))
         tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),

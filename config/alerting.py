@@ -154,6 +154,12 @@ class AlertingConfig(BaseModel):
     unknown_sender_limit: int = Field(default=3, ge=0, description="replies answered per unknown number per hour")
     place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")
     instance_id: str = Field(default="alerting-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    subscription: Literal["own", "shared"] = Field(
+        default="own",
+        description="own: each instance keeps its own persistent subscription and sees every event (the shared "
+        "store pages each once); survives broker restarts on Mosquitto, which does not persist shared "
+        "subscriptions. shared: instances split the stream ($share), for brokers that persist it (EMQX, HiveMQ)",
+    )
 
     @field_validator("templates")
     @classmethod

@@ -8,6 +8,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from tests.test_alerting_paging import (  # noqa: F401 - fixtures
     POLICE,
@@ -152,11 +153,14 @@ def test_no_delivery_confirmation_escalates_early_and_transient_failure_is_resen
     assert metric(svc, 'quaywatch_alerting_delivery_status_total{status="delivered"}') == 1
 
 
-def test_two_instances_share_the_stream_and_never_page_twice(tmp_path, mosquitto, twilio):
+@pytest.mark.parametrize("subscription", ["own", "shared"])
+def test_two_instances_never_page_twice(tmp_path, mosquitto, twilio, subscription):
+    """own (default): both instances see every event, the store keeps each once and pages it once.
+    shared: the broker splits the stream between them."""
     from tests.peers import AlertingProcess
 
     store = f"sqlite:///{tmp_path}/shared.db"
-    policy = {"grouping_window_s": 0, "policies": {"water": {"steps": [
+    policy = {"grouping_window_s": 0, "subscription": subscription, "policies": {"water": {"steps": [
         {"after_s": 0, "notify": ["police"], "channel": "sms"}]}}}
     nodes = [AlertingProcess(tmp_path / f"node{i}", mosquitto.port,
                              {"alerting": {**policy, "instance_id": f"alerting-{i}"}}, twilio.url, store_url=store)
@@ -170,9 +174,15 @@ def test_two_instances_share_the_stream_and_never_page_twice(tmp_path, mosquitto
             time.sleep(0.05)
         wait_until(lambda: len(sms(twilio)) >= 12, what="12 pages")
         time.sleep(1.5)
-        assert len(sms(twilio)) == 12  # one incident and one page per event, however the two nodes split them
+        assert len(sms(twilio)) == 12  # one incident and one page per event, however the two nodes got them
         taken = [metric(n, "quaywatch_alerting_events_total") for n in nodes]
-        assert sum(taken) == 12 and min(taken) > 0, taken  # the shared subscription split the stream
+        dupes = [metric(n, "quaywatch_alerting_events_duplicate_total") for n in nodes]
+        assert sum(taken) == 12, taken  # each event stored once
+        if subscription == "shared":
+            assert min(taken) > 0 and sum(dupes) == 0, (taken, dupes)  # the broker split the stream
+        else:
+            wait_until(lambda: sum(metric(n, "quaywatch_alerting_events_duplicate_total") for n in nodes) == 12,
+                       what="each event seen by the other instance too, as a harmless duplicate")
         assert len(incidents(nodes[0])) == 12
     finally:
         for n in nodes:
