@@ -26,6 +26,8 @@ class Metrics:
         self.forbidden = Counter("quaywatch_alerting_webhook_forbidden_total",
                                  "Webhooks refused for a missing or invalid X-Twilio-Signature", ["hook"],
                                  registry=r)
+        self.api_refused = Counter("quaywatch_alerting_api_refused_total",
+                                   "Read-API requests refused: not from loopback", registry=r)
         self.latency = Histogram(
             "quaywatch_alerting_event_to_request_seconds", "Event received -> Twilio request sent",
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)

@@ -87,3 +87,30 @@ def test_shipped_sites_have_complete_paging_policies():
         assert a.policies is not None
         assert {g.kind for g in a.groups.values()} == {"control_room", "police", "rescue", "test"}
     assert load_site("demo").alerting.dry_run is True
+
+
+def test_incident_api_answers_loopback_only_and_counts_refusals():
+    """The read API shows phone numbers and has no login: only this machine may ask, not via a proxy."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from quaywatch.alerting.metrics import Metrics
+    from quaywatch.alerting.web import api
+
+    class Service:
+        metrics = Metrics()
+
+        class store:
+            @staticmethod
+            def incidents(**_):
+                return []
+
+    app = FastAPI()
+    app.state.service = Service()
+    app.include_router(api.router)
+    remote = TestClient(app, client=("203.0.113.7", 5000))
+    assert remote.get("/api/incidents").status_code == 403
+    local = TestClient(app, client=("127.0.0.1", 5000))
+    assert local.get("/api/incidents").status_code == 200
+    assert local.get("/api/incidents", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 403
+    assert Service.metrics.sample("quaywatch_alerting_api_refused_total") == 2

@@ -1,10 +1,29 @@
-"""Read-only JSON about incidents: the trail behind each alert (events, transitions, messages)."""
+"""Read-only JSON about incidents: the trail behind each alert (events, transitions, messages).
+
+It carries phone numbers and has no login of its own, so it answers only requests made on this machine
+(tools, tests, a local monitor); operators use the control room, which has logins. A request relayed by
+a reverse proxy (X-Forwarded-For / Forwarded) counts as remote even though it arrives from loopback.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+import ipaddress
 
-router = APIRouter(prefix="/api")
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+
+def loopback_only(request: Request) -> None:
+    host = request.client.host if request.client else ""
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if not local or "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        request.app.state.service.metrics.api_refused.inc()
+        raise HTTPException(403, "the incident API answers on this machine only; operators use /controlroom")
+
+
+router = APIRouter(prefix="/api", dependencies=[Depends(loopback_only)])
 
 
 @router.get("/incidents")
