@@ -1,6 +1,6 @@
 """Detector tuning: site-wide defaults in `detector:`, overridden per camera in `cameras[i].detector:`.
 
-Every field has a default meant to work without tuning; docs/detector.md says when to change one.
+Every field has a default meant to work without tuning; README.md ("The detector") says when to change one.
 Sizes are in *person heights*: the height in pixels of a standing adult at that image row, which the
 detector interpolates between `person_px_top` and `person_px_bottom` (perspective: bigger near the camera).
 """
