@@ -12,7 +12,9 @@ edge is), then the consumers are thawed (SIGCONT) together and timed until the l
   alerting SQLite  = one `quaywatch alerting` on its SQLite store (WAL, synchronous=FULL): bench/alerting's
                      engine, here as a real process, for reference;
   alerting PG x1   = one instance on PostgreSQL (fsync on: durable commits);
-  alerting PG x2   = two instances on the same PostgreSQL, splitting the stream by shared subscription;
+  alerting PG x2   = two instances on the same PostgreSQL, each with its own subscription (the default,
+                     `alerting.subscription: own`: both see every event, the store keeps it once), then
+                     splitting the stream by a shared subscription (`subscription: shared`);
   alerting 2 sites = two instances on the same PostgreSQL, each the only one of its own site (half the
                      events each): how many harbours scale, with no site lock between them.
 
@@ -163,7 +165,7 @@ def stored(store_url: str) -> tuple[int, float, float]:
 
 
 def alerting_run(tmp: Path, port: int, twilio_url: str, store_url: str, raws: list[bytes], instances: int,
-                 label: str, sites: list[str] | None = None) -> tuple[float, float]:
+                 label: str, sites: list[str] | None = None, subscription: str = "own") -> tuple[float, float]:
     """(events per wall second across the instances, per CPU-second of the instances)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -171,7 +173,7 @@ def alerting_run(tmp: Path, port: int, twilio_url: str, store_url: str, raws: li
 
     from tests.peers import AlertingProcess
 
-    overrides = {"grouping_window_s": 600, "delivery_timeout_s": 3600,
+    overrides = {"grouping_window_s": 600, "delivery_timeout_s": 3600, "subscription": subscription,
                  "policies": {"water": {"steps": [{"after_s": 0, "notify": ["police"], "channel": "sms"}]}}}
     sites = sites or [SITE] * instances  # the same site: one shared subscription; else one site each
     nodes = [AlertingProcess(tmp / f"{label}-{i}", port, {"site": {"id": site}, "alerting": {
@@ -247,7 +249,7 @@ def main() -> int:
 
         with psycopg.connect(pg.url, autocommit=True) as conn:
             fsync = conn.execute("SHOW fsync").fetchone()[0]
-            for db in ("pg1", "pg2", "pg3"):
+            for db in ("pg1", "pg2", "pg3", "pg4"):
                 conn.execute(f"CREATE DATABASE {db}")
         base = pg.url.rsplit("/", 1)[0]
         stand_in = TwilioStandIn().start()
@@ -263,19 +265,23 @@ def main() -> int:
                 results[f"broker x{consumers}"] = rate, per_cpu
                 print(f"broker baseline: Mosquitto -> {consumers} paho subscriber(s){' (shared)' if consumers > 1 else ''}"
                       f"{'':12s}{rate:8.0f} msg/s    ({per_cpu:.0f} per CPU-second of the subscribers)", flush=True)
-            runs = [("sqlite x1", f"sqlite:///{tmp}/alerts.db", 1, None), ("pg x1", f"{base}/pg1", 1, None),
-                    ("pg x2", f"{base}/pg2", 2, None), ("pg 2 sites", f"{base}/pg3", 2, [SITE, "harbour-b"])]
-            for label, url, instances, sites in runs:
+            runs = [("sqlite x1", f"sqlite:///{tmp}/alerts.db", 1, None, "own"),
+                    ("pg x1", f"{base}/pg1", 1, None, "own"),
+                    ("pg x2 own", f"{base}/pg2", 2, None, "own"),
+                    ("pg x2 shared", f"{base}/pg4", 2, None, "shared"),
+                    ("pg 2 sites", f"{base}/pg3", 2, [SITE, "harbour-b"], "own")]
+            for label, url, instances, sites, subscription in runs:
                 broker = Mosquitto(tmp / f"mosquitto-{label.replace(' ', '-')}").start()
                 try:
                     raws = [payload(i, (sites or [SITE])[i % len(sites or [SITE])]) for i in range(args.events)]
                     rate, per_cpu = alerting_run(tmp, broker.port, stand_in.url, url, raws, instances,
-                                                 label.replace(" ", "-"), sites)
+                                                 label.replace(" ", "-"), sites, subscription)
                 finally:
                     broker.stop()
                 results[label] = rate, per_cpu
                 store = "SQLite (WAL, FULL)" if label.startswith("sqlite") else f"PostgreSQL (fsync={fsync})"
-                what = f"{instances} instance(s)" + (", one site each" if sites else "")
+                what = f"{instances} instance(s)" + (", one site each" if sites else
+                                                     f", {subscription} subscription" if instances > 1 else "")
                 print(f"alerting: {what:30s} on {store:24s}{rate:8.0f} events/s "
                       f"({per_cpu:.0f} per CPU-second of the service)", flush=True)
         finally:
@@ -284,8 +290,9 @@ def main() -> int:
         print("ratios:")
         r = {k: v[0] for k, v in results.items()}
         c = {k: v[1] for k, v in results.items()}
-        print(f"  two alerting instances / one (PostgreSQL)      {r['pg x2'] / r['pg x1']:.2f}x wall, "
-              f"{c['pg x2'] / c['pg x1']:.2f}x per CPU-second")
+        for mode in ("own", "shared"):
+            print(f"  two instances, {mode + ' subscription':19s} / one {r[f'pg x2 {mode}'] / r['pg x1']:.2f}x wall, "
+                  f"{c[f'pg x2 {mode}'] / c['pg x1']:.2f}x per CPU-second")
         print(f"  two sites, an instance each / one (PostgreSQL) {r['pg 2 sites'] / r['pg x1']:.2f}x wall, "
               f"{c['pg 2 sites'] / c['pg x1']:.2f}x per CPU-second")
         print(f"  PostgreSQL / SQLite, one instance              {r['pg x1'] / r['sqlite x1']:.2f}x wall, "
