@@ -42,5 +42,9 @@ class EdgeConfig(BaseModel):
         description="frames waiting per camera; when detection falls behind the oldest is dropped (newest wins)",
     )
     status_interval_s: float = Field(default=10.0, gt=0, le=3600, description="camera status republished this often")
+    preview_fps: float = Field(
+        default=2.0, ge=0, le=10,
+        description="live-view frames per camera per second for the control room (false colour, quay line, "
+        "tracks; QoS 0, never queued); 0 = none")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     selftest: SelfTestConfig = Field(default_factory=SelfTestConfig)  # scheduled drills: config/selftest.py

@@ -45,6 +45,9 @@ class Topics:
     def worker_status(self, worker: str) -> str:
         return f"{self.prefix}/{self.site}/edge/{worker}/status"
 
+    def preview(self, camera: str, leaf: str = "preview") -> str:
+        return f"{self.prefix}/{self.site}/{camera}/{leaf}"
+
 
 def utc_iso(epoch: float) -> str:
     """RFC 3339 UTC with milliseconds, as the schemas' date-time wants."""
@@ -78,6 +81,7 @@ class LinkStats:
     published: int = 0  # events acknowledged by the broker
     resent: int = 0  # events published again after an earlier attempt (outage or restart)
     statuses: int = 0
+    previews: int = 0  # live-view frames sent (QoS 0)
     buried: int = 0  # events the broker kept refusing, moved to the outbox's dead table
     last_error: str = ""
     outages_s: list[float] = field(default_factory=list)  # link down -> up again, per reconnect
@@ -87,6 +91,7 @@ class LinkStats:
         return {
             "connected": self.connected, "connects": self.connects, "disconnects": self.disconnects,
             "published": self.published, "resent": self.resent, "statuses": self.statuses, "buried": self.buried,
+            "previews": self.previews,
             "last_error": self.last_error,
             "last_outage_s": round(self.outages_s[-1], 3) if self.outages_s else None,
         }
@@ -106,6 +111,7 @@ class MqttLink:
         self._password = broker_password(cfg)
         self._statuses: dict[str, bytes] = {}  # topic -> latest retained payload
         self._dirty: set[str] = set()
+        self._previews: dict[str, bytes] = {}  # topic -> newest live-view JPEG not yet sent
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -137,6 +143,13 @@ class MqttLink:
         with self._lock:
             self._statuses[topic] = payload
             self._dirty.add(topic)
+        self.notify()
+
+    def set_preview(self, topic: str, jpeg: bytes) -> None:
+        """A live-view frame: QoS 0, not retained, never queued. Only the newest per topic is sent; one
+        superseded (or lost while disconnected) is worth nothing to the control room."""
+        with self._lock:
+            self._previews[topic] = jpeg
         self.notify()
 
     def wait_connected(self, timeout: float) -> bool:
@@ -229,6 +242,7 @@ class MqttLink:
         while True:
             self._wake.clear()
             await self._publish_statuses(client)
+            await self._publish_previews(client)
             while batch := self.outbox.pending(limit=100):
                 for item in batch:
                     if item.attempts >= self.cfg.max_publish_attempts:
@@ -250,6 +264,13 @@ class MqttLink:
                                      qos=1, retain=True)
                 return
             await self._wake.wait()
+
+    async def _publish_previews(self, client: aiomqtt.Client) -> None:
+        with self._lock:
+            previews, self._previews = self._previews, {}
+        for topic, jpeg in previews.items():
+            await client.publish(topic, jpeg, qos=0, retain=False)
+            self.stats.previews += 1
 
     async def _publish_statuses(self, client: aiomqtt.Client) -> None:
         while True:

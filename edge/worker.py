@@ -27,6 +27,7 @@ import cv2
 
 from quaywatch.config import Camera, Site
 from quaywatch.config.wire import encode
+from quaywatch.detector.overlay import render_overlay
 from quaywatch.edge.capture import CameraCapture, CameraHealth, CapturedFrame
 from quaywatch.edge.events import camera_event, detection_event, new_event_id, to_wire
 from quaywatch.edge.evidence import EvidenceStore, FrameRing, snapshot_jpeg
@@ -67,6 +68,7 @@ class CameraRunner:
     capture: CameraCapture | None = None
     health: CameraHealth | None = None
     scheduled: bool = False  # in the ready queue or being processed
+    preview_due: float = 0.0  # monotonic time the next live-view frame is owed
     stats: CameraStats = field(default_factory=CameraStats)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -236,6 +238,21 @@ class EdgeWorker:
                 log.exception("%s: could not raise alert %s", cam.id, alert.as_json())
         # Only after the real alerts are out: the drill gets its own copy of the frame, never this one.
         self.selftest.frame(cam.id, cf.t, cf.frame)
+        self._preview(runner, cf)
+
+    def _preview(self, runner: CameraRunner, cf: CapturedFrame) -> None:
+        """The control room's live view: what the detector sees, drawn, a couple of times a second."""
+        if self.cfg.preview_fps <= 0 or runner.pipeline is None or runner.pipeline.last is None:
+            return
+        now = time.monotonic()
+        if now < runner.preview_due:
+            return
+        runner.preview_due = now + 1.0 / self.cfg.preview_fps
+        bgr = render_overlay(cf.frame, runner.pipeline.last, runner.camera, show_blobs=False)
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 70])
+        if ok:
+            self.link.set_preview(self.topics.preview(runner.camera.id, self.site.controlroom.preview_topic),
+                                  jpeg.tobytes())
 
     @staticmethod
     def _fps(runner: CameraRunner) -> float:

@@ -202,3 +202,33 @@ def test_no_broker_configured_runs_the_embedded_one_and_sigterm_stops_everything
         if rec is not None:
             rec.close()
         edge.stop()
+
+
+def test_live_view_frames_reach_the_broker_as_jpegs_at_the_configured_rate(mosquitto, tmp_path):
+    """The control room's live view: the detector's false-colour view of each camera, a few per second,
+    QoS 0 and never retained (a stale frame is no view at all)."""
+    clip = tmp_path / "quiet.mp4"
+    synthetic_clip(clip)
+    site = site_from_dict(site_dict(tmp_path, mosquitto.port, [{"id": "cam-1", "source": str(clip)}],
+                                    preview_fps=4))
+    rec = MqttRecorder(mosquitto.port, "quaywatch/test-harbour/+/preview", client_id="live-view")
+    worker = EdgeWorker(site, ("127.0.0.1", mosquitto.port), realtime=True).start()
+    try:
+        assert rec.wait_for(lambda m: len(m) >= 4, timeout=30), "no live-view frames"
+        started = time.monotonic()
+        first = len(rec.messages)
+        time.sleep(3.0)
+        rate = (len(rec.messages) - first) / (time.monotonic() - started)
+        sent = worker.stats()["link"]["previews"]
+    finally:
+        worker.stop()
+        rec.close()
+    topic, jpeg, retained = rec.messages[-1]
+    assert topic == "quaywatch/test-harbour/cam-1/preview" and not retained
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.ndim == 3 and image.shape[2] == 3  # false colour, not grey
+    print(f"\nlive view: {rate:.1f} frames/s at preview_fps 4, {len(jpeg)} bytes each")
+    assert 0 < rate <= 4.5  # never more often than asked
+    assert sent >= first
