@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["detector.py", "capture.py", "edge.py", "alerting.py", "controlroom.py", "e2e.py"]
+ORDER = ["detector.py", "capture.py", "edge.py", "alerting.py", "scale.py", "controlroom.py", "e2e.py"]
 
 
 def main() -> int:
