@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.peers import Mosquitto
+from tests.peers import ARTIFACTS, CHROMIUM_ARGS, Mosquitto, missing, require
 
 
 @pytest.fixture
@@ -17,3 +17,18 @@ def mosquitto():
     yield broker
     broker.stop()
     shutil.rmtree(broker.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's /usr/bin/chromium driven by Playwright (never `playwright install`)."""
+    require("/usr/bin/chromium", "apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed (pip install -e '.[dev]')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -46,6 +46,25 @@ def require_shared(relative: str) -> Path:
     return path
 
 
+ARTIFACTS = REPO / "test-artifacts"  # screenshots and reports a person looks at after a run
+# Debian's Chromium, headless, with no background traffic (the machine has no network beyond loopback).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 # A wall screen runs as a kiosk with this flag, so the alarm sounds without a click first.
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+def wait_until(predicate, timeout: float = 45.0, what: str = "condition", logs=None, poll: float = 0.05):
+    """Poll until predicate() is truthy and return its value; fail naming `what` (and the logs) if it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs() if logs else ''}")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

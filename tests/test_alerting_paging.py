@@ -14,7 +14,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from quaywatch.alerting.notify.gsm7 import septets
-from tests.peers import AlertingProcess, Prism, TwilioStandIn
+from tests.peers import AlertingProcess, Prism, TwilioStandIn, wait_until
 
 SITE = "demo-harbour"
 POLICE, RESCUE, CONTROL, TEST = "+4520000002", "+4520000003", "+4520000001", "+4520000009"
@@ -71,14 +71,6 @@ def publish(port: int, payloads: list[bytes | dict], camera: str = "cam-1") -> N
         client.disconnect()
 
 
-def wait_until(predicate, timeout: float = 45.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def sms(twilio: TwilioStandIn, to: str | None = None) -> list[dict]:

@@ -22,14 +22,9 @@ from threading import Thread
 import httpx
 import pytest
 
-from tests.peers import REPO, AlertingProcess, missing, require
+from tests.peers import ARTIFACTS, REPO, AlertingProcess, missing
 
-ARTIFACTS = REPO / "test-artifacts"
 FALL_CLIP = REPO / "recordings_fixtures" / "fall-aalborg-winter-night-1.mp4"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 # A wall screen runs as a kiosk with this flag, so the alarm sounds without a click first.
-                 "--autoplay-policy=no-user-gesture-required"]
 CSP_VIOLATIONS: list[str] = []
 PASSWORDS = {"alice": "alice-operator-pw", "bob": "bob-operator-pw1", "vera": "vera-viewer-pw1"}
 ADMIN_PASSWORD = "admin-password-1"
@@ -120,18 +115,6 @@ def publisher(broker):
     client.disconnect()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    require("/usr/bin/chromium", "apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the playwright package is not installed (pip install -e '.[dev]')")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def login(browser, service, user: str, password: str, viewport=(1600, 1000)):

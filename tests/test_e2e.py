@@ -24,16 +24,22 @@ import pytest
 from quaywatch.alerting.notify.gsm7 import septets
 from tests.camsim_peer import CameraSim
 from tests.harbour import Harbour
-from tests.peers import REPO, AlertingProcess, Mosquitto, MqttRecorder, Prism, TwilioStandIn, missing, require
+from tests.peers import (
+    ARTIFACTS,
+    REPO,
+    AlertingProcess,
+    Mosquitto,
+    MqttRecorder,
+    Prism,
+    TwilioStandIn,
+    wait_until,
+)
 
 SITE, CAMERA = "demo-harbour", "cam-1"
 POLICE, RESCUE, CONTROL = "+4520000002", "+4520000003", "+4520000001"
 ALERTS = ("water_entry", "person_in_water")
 TZ = zoneinfo.ZoneInfo("Europe/Copenhagen")
 MAP_LINK = "https://maps.google.com/?q=57.0502,9.9217"
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 OPERATOR, PASSWORD = "olga", "olga-operator-pw1"  # a throwaway test login, not a secret
 
 # Records, in the page itself, the wall-clock moment each alert card first appears and each change of a
@@ -111,14 +117,6 @@ class E2EHarbour(Harbour):
         return httpx.get(f"{self.alerting.url}/api/incidents/{incident_id}", timeout=10).json()
 
 
-def wait_until(predicate, timeout: float, what: str, logs=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs() if logs else ''}")
 
 
 def local_hms(epoch: float) -> str:
@@ -136,18 +134,6 @@ def prism(tmp_path_factory):
     p.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    require("/usr/bin/chromium", "apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the playwright package is not installed (pip install -e '.[dev]')")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

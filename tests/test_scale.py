@@ -40,7 +40,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.peers import REPO, AlertingProcess, MqttRecorder, Postgres, Process, TwilioStandIn
+from tests.peers import REPO, AlertingProcess, MqttRecorder, Postgres, Process, TwilioStandIn, wait_until
 from tests.test_alerting_paging import POLICE, RESCUE, SITE, event
 
 FIXTURES = REPO / "recordings_fixtures"
@@ -128,14 +128,6 @@ def errors_in_log(node: AlertingProcess) -> list[str]:
             if " ERROR " in line or " CRITICAL " in line or "Traceback" in line]
 
 
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def sms_pages(twilio: TwilioStandIn) -> list[tuple[str, str, float]]:
