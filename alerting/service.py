@@ -25,6 +25,7 @@ from quaywatch.alerting.notify.pager import TRANSIENT_TWILIO_CODES, Pager
 from quaywatch.alerting.replies import Replies
 from quaywatch.alerting.store import OPEN_STATES, AlertStore
 from quaywatch.alerting.web import create_app
+from quaywatch.config.mqtt import broker_password
 from quaywatch.config.site import Site
 from quaywatch.errors import QuaywatchError
 
@@ -135,7 +136,7 @@ class AlertingService:
             log.warning("%d page(s) were being sent when the service last stopped; not resent", abandoned)
         host, port, broker = self._broker()
         mqtt = self.site.mqtt
-        password = os.environ.get(mqtt.password_env) if mqtt.password_env else None
+        password = broker_password(mqtt)
         cfg = self.site.alerting
         self.intake = Intake(mqtt, host, port, self.site.site.id, f"quaywatch-{self.site.site.id}-{cfg.instance_id}",
                              self.metrics, self.handle_batch, password,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from quaywatch.config.camera import ENV_NAME
+from quaywatch.config.secrets import secret_from_env
 
 
 class MqttConfig(BaseModel):
@@ -36,3 +37,7 @@ class MqttConfig(BaseModel):
         if self.ca_file and not self.tls:
             raise ValueError("ca_file is set but tls is false")
         return self
+
+
+def broker_password(cfg: MqttConfig) -> str | None:
+    return secret_from_env(cfg.password_env, "mqtt.password_env")

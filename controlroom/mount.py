@@ -11,12 +11,12 @@ live-view frames on the site's MQTT broker with a subscriber of its own.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from fastapi.responses import RedirectResponse
 
 from quaywatch.config.controlroom import ControlRoomConfig
+from quaywatch.config.mqtt import broker_password
 from quaywatch.controlroom.backend_alerting import AlertingBackend
 from quaywatch.controlroom.camera_feed import CameraFeed
 from quaywatch.controlroom.metrics import register as register_metrics
@@ -33,7 +33,7 @@ def controlroom_config(site: Any) -> ControlRoomConfig:
 def start_camera_feed(backend: AlertingBackend, site: Any, cfg: ControlRoomConfig,
                       host: str | None = None, port: int | None = None) -> CameraFeed:
     mqtt = site.mqtt
-    password = os.environ.get(mqtt.password_env) if mqtt.password_env else None
+    password = broker_password(mqtt)
     return CameraFeed(backend.board, host or mqtt.host or "127.0.0.1", port or mqtt.port, mqtt.topic_prefix,
                       site.site.id, cfg.preview_topic, username=mqtt.username, password=password,
                       tls=mqtt.tls).start()

@@ -16,17 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import aiomqtt
 
-from quaywatch.config.mqtt import MqttConfig
+from quaywatch.config.mqtt import MqttConfig, broker_password
 from quaywatch.config.wire import encode
 from quaywatch.edge.outbox import Outbox
-from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +58,6 @@ def worker_status(site: str, worker: str, state: str, reason: str, now: float | 
         "version": 1, "site": site, "worker": worker, "state": state,
         "time": utc_iso(time.time() if now is None else now), "reason": reason,
     })
-
-
-def broker_password(cfg: MqttConfig) -> str | None:
-    if not cfg.password_env:
-        return None
-    value = os.environ.get(cfg.password_env)
-    if value is None:
-        raise QuaywatchError(
-            f"mqtt.password_env names {cfg.password_env}, but that environment variable is not set"
-        )
-    return value
 
 
 @dataclass

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.peers import ARTIFACTS, CHROMIUM_ARGS, Mosquitto, missing, require
+from tests.peers import ARTIFACTS, CHROMIUM_ARGS, Mosquitto, Prism, missing, require
 
 
 @pytest.fixture
@@ -32,3 +32,11 @@ def browser():
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def prism(tmp_path_factory):
+    """Prism serving Twilio's own OpenAPI contract, one per test module (it takes seconds to start)."""
+    p = Prism(tmp_path_factory.mktemp("prism")).start()
+    yield p
+    p.stop()

@@ -14,18 +14,13 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from quaywatch.alerting.notify.gsm7 import septets
-from tests.peers import AlertingProcess, Prism, TwilioStandIn, wait_until
+from tests.peers import AlertingProcess, TwilioStandIn, wait_until
 
 SITE = "demo-harbour"
 POLICE, RESCUE, CONTROL, TEST = "+4520000002", "+4520000003", "+4520000001", "+4520000009"
 PUBLIC = "https://alerts.example.test"
 
 
-@pytest.fixture(scope="module")
-def prism(tmp_path_factory):
-    p = Prism(tmp_path_factory.mktemp("prism")).start()
-    yield p
-    p.stop()
 
 
 @pytest.fixture

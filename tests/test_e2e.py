@@ -30,7 +30,6 @@ from tests.peers import (
     AlertingProcess,
     Mosquitto,
     MqttRecorder,
-    Prism,
     TwilioStandIn,
     wait_until,
 )
@@ -127,11 +126,6 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-@pytest.fixture(scope="module")
-def prism(tmp_path_factory):
-    p = Prism(tmp_path_factory.mktemp("prism")).start()
-    yield p
-    p.stop()
 
 
 

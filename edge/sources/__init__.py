@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 from quaywatch.config import Camera
 from quaywatch.config.capture import CaptureConfig
+from quaywatch.config.secrets import secret_from_env
 from quaywatch.edge.sources.base import EndOfStream, FrameSource, RawFrame, SourceError, SourceTimeout
 from quaywatch.errors import QuaywatchError
 
@@ -15,14 +15,7 @@ __all__ = ["EndOfStream", "FrameSource", "RawFrame", "SourceError", "SourceTimeo
 
 def camera_password(camera: Camera) -> str | None:
     """The password from the environment variable the config names; a clear error when it is unset."""
-    if not camera.password_env:
-        return None
-    value = os.environ.get(camera.password_env)
-    if value is None:
-        raise QuaywatchError(
-            f"camera {camera.id}: password_env names {camera.password_env}, but that environment variable is not set"
-        )
-    return value
+    return secret_from_env(camera.password_env, f"camera {camera.id}: password_env")
 
 
 def open_source(camera: Camera, config: CaptureConfig, *, realtime: bool = True) -> FrameSource:
