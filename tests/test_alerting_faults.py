@@ -17,7 +17,6 @@ from tests.test_alerting_paging import (  # noqa: F401 - fixtures
     event,
     incidents,
     metric,
-    prism,
     publish,
     signed_post,
     sms,
