@@ -69,6 +69,15 @@ class Dispatcher:
 
     def ingest(self, batch: list[Incoming]) -> list[Opened]:
         """Store a batch of valid events in one durable transaction; return the incidents to page now."""
+        opened, notices = self.commit(batch)
+        self.announce(notices)
+        return opened
+
+    def commit(self, batch: list[Incoming]) -> tuple[list[Opened], list[tuple[str, str]]]:
+        """The store half of `ingest`, safe to run on a worker thread (it touches no asyncio object): the
+        service commits here while its event loop goes on reading the next batch off the socket, so the
+        fsync of one batch overlaps the receiving and validating of the next. Returns the incidents to page
+        and the change notices to `announce` (on the loop) once it is back."""
         opened: list[Opened] = []
         notices: list[tuple[str, str]] = []
         now = time.time()
@@ -79,9 +88,11 @@ class Dispatcher:
         with self.store.db.tx():
             for item in batch:
                 self._one(item, now, opened, notices)
+        return opened, notices
+
+    def announce(self, notices: list[tuple[str, str]]) -> None:
         for incident_id, what in notices:
             self.changes.publish(incident_id, what)
-        return opened
 
     def _one(self, item: Incoming, now: float, opened: list[Opened], notices: list[tuple[str, str]]) -> None:
         ev = item.payload

@@ -25,6 +25,7 @@ from typing import Any
 
 import aiomqtt
 import fastjsonschema
+import orjson
 
 from quaywatch.alerting.dispatch import Incoming, epoch
 from quaywatch.alerting.metrics import Metrics
@@ -59,13 +60,14 @@ def _compiled_event_schema() -> Callable[[Any], Any]:
 def decode_event(raw: bytes) -> dict[str, Any]:
     """config/wire.py's `decode("event", raw)`, fast for valid payloads.
 
-    jsonschema takes ~1 ms per event; the same schema file compiled by fastjsonschema takes ~40 us. A
-    payload the compiled check accepts is returned; anything else goes through wire.decode, which raises
-    the canonical WireError naming the field (or accepts it: wire.py is the contract, not this shortcut).
+    jsonschema takes ~1 ms per event; the same schema file compiled by fastjsonschema takes ~40 us, and
+    orjson parses a 30 KB payload in a fifth of json's time. A payload both accept is returned; anything
+    else (orjson is stricter: NaN, huge integers) goes through wire.decode, which raises the canonical
+    WireError naming the field (or accepts it: wire.py is the contract, not this shortcut).
     """
     if len(raw) <= MAX_PAYLOAD_BYTES:
         try:
-            payload = json.loads(raw)
+            payload = orjson.loads(raw)
             if isinstance(payload, dict) and payload.get("version") == EVENT_VERSION:
                 _compiled_event_schema()(payload)
                 return payload

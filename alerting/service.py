@@ -71,7 +71,9 @@ class AlertingService:
         """Commit a batch of valid events, then page every new incident at once (concurrently)."""
         if not items:
             return
-        for opened in self.dispatcher.ingest(items):
+        opened_now, notices = await asyncio.to_thread(self.dispatcher.commit, items)
+        self.dispatcher.announce(notices)
+        for opened in opened_now:
             task = asyncio.create_task(self.escalator.fire(opened.incident_id, "first page", opened.received))
             self._tasks.add(task)
             task.add_done_callback(self._page_done)

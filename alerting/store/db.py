@@ -3,11 +3,17 @@
 SQLite runs in WAL mode with synchronous=FULL: a committed event survives a power cut, which is why
 intake commits in batches (group commit) rather than once per event. Writers take `BEGIN IMMEDIATE`
 so two alerting processes on one file serialise instead of failing half-way through.
+
+Checkpoints (copying the WAL back into the database file) run on a thread of their own rather than inside
+whichever commit crosses SQLite's 1000-page mark: a checkpoint copies and fsyncs as many bytes again as the
+commits wrote, and done inline it nearly halved durable ingest (events carry ~30 KB snapshots). Durability
+is unchanged: a commit is on disk once its WAL frames are fsynced, checkpointed or not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,6 +24,7 @@ from urllib.parse import urlsplit
 from quaywatch.alerting.store.migrations import pending, statements
 from quaywatch.errors import QuaywatchError
 
+log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x71756179  # "quay": the advisory lock key two nodes migrating one database agree on
 
 
@@ -26,9 +33,14 @@ class Database:
         self.url = url
         parts = urlsplit(url)
         self._lock = threading.RLock()  # web handlers run in threads; one connection, one user at a time
+        self._checkpointer: Checkpointer | None = None
         if parts.scheme == "sqlite":
             self.dialect = "sqlite"
             self._conn = self._open_sqlite(url[len("sqlite://") :])
+            path = self._conn.execute("PRAGMA database_list").fetchone()[2]
+            if path:  # a file, not :memory:
+                self._conn.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer = Checkpointer(path)
         elif parts.scheme in ("postgresql", "postgres"):
             self.dialect = "postgres"
             self._conn = self._open_postgres(url)
@@ -155,5 +167,41 @@ class Database:
         return current
 
     def close(self) -> None:
+        if self._checkpointer:
+            self._checkpointer.stop()
         with self._lock:
             self._conn.close()
+
+
+class Checkpointer:
+    """Copies committed WAL frames into the SQLite file every `interval` seconds, off the writers' path.
+
+    PASSIVE never blocks a writer or a reader; frames it cannot copy yet are copied next time. Its own
+    connection, its own thread: SQLite releases the GIL while it copies and syncs.
+    """
+
+    def __init__(self, path: str, interval: float = 0.5):
+        self.path, self.interval = path, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1)
+        try:
+            while not self._stop.wait(self.interval):
+                self.checkpoint(conn, "PASSIVE")
+            self.checkpoint(conn, "PASSIVE")
+        finally:
+            conn.close()
+
+    @staticmethod
+    def checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+        try:
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as exc:  # busy or a disk error: the frames stay in the WAL, safe, for next time
+            log.warning("store: WAL checkpoint of %s failed (%s); retrying in the next round", conn, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
