@@ -39,11 +39,9 @@ class Blobs:
                      self.core[keep])
 
 
-def _peak_raw(wf: WarmthFrame, crop, scale: int, x: int, y: int, w: int, h: int, inside: np.ndarray) -> float:
-    """Warmest 2x2 average in the blob (one hot pixel, noise or a glint, does not make a head). Radiometric
-    frames are read at full resolution, because a far head is only a few pixels and halving dilutes it."""
-    if wf.frame.dtype != np.uint16:
-        return float(cv2.minMaxLoc(wf.raw[y : y + h, x : x + w], inside)[1])
+def _peak_raw_radiometric(wf: WarmthFrame, crop, scale: int, x: int, y: int, w: int, h: int) -> float:
+    """Warmest 2x2 average in the blob, read at full resolution (a far head is only a few pixels and
+    halving dilutes it): one hot pixel, noise or a glint, does not make a head."""
     fx, fy = crop[0] + x * scale, crop[1] + y * scale
     patch = wf.frame[fy : fy + h * scale, fx : fx + w * scale].astype(np.float32)
     smooth = cv2.blur(patch, (2, 2)) if min(patch.shape) > 1 else patch
@@ -56,32 +54,32 @@ def extract_blobs(
     """Outer contours of the warm mask, then each blob measured inside its own box (a few hundred pixels),
     never a pass over the whole frame: the frame-sized work is done once, by the warmth model."""
     contours, _ = cv2.findContours(wf.warm, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    rects = [r for r in map(cv2.boundingRect, contours) if min_side_px <= max(r[2], r[3]) * scale <= max_side_px]
+    if not rects:
         return Blobs.empty()
-    rects = np.array([cv2.boundingRect(c) for c in contours], np.int64).reshape(-1, 4)
-    sides = np.maximum(rects[:, 2], rects[:, 3]) * scale
-    keep = np.flatnonzero((sides >= min_side_px) & (sides <= max_side_px))
-    n = len(keep)
-    if n == 0:
-        return Blobs.empty()
-    centroid = np.empty((n, 2))
-    area, peak, peak_raw = np.empty(n), np.empty(n), np.empty(n)
-    core = np.empty((n, 4))
-    for j, k in enumerate(keep):  # per blob, not per pixel: a handful per frame, four OpenCV calls each
-        x, y, w, h = rects[k]
-        inside = wf.warm[y : y + h, x : x + w]
+    warm, contrast, raw = wf.warm, wf.contrast, wf.raw
+    radiometric = wf.frame.dtype == np.uint16
+    stats = []
+    # Per blob, not per pixel: a handful per frame, five OpenCV calls each. Plain Python numbers throughout:
+    # NumPy scalars and per-element array writes cost more than the OpenCV calls on boxes this small.
+    for x, y, w, h in rects:
+        inside = warm[y : y + h, x : x + w]
         m = cv2.moments(inside, binaryImage=True)
-        area[j] = m["m00"]
         m00 = m["m00"] or 1e-9
-        centroid[j] = (m["m10"] / m00 + x, m["m01"] / m00 + y)
-        contrast = wf.contrast[y : y + h, x : x + w]
-        peak[j] = cv2.minMaxLoc(contrast, inside)[1]
-        cx, cy, cw, ch = cv2.boundingRect(((contrast >= 0.5 * peak[j]) & (inside > 0)).view(np.uint8))
-        core[j] = (x + cx, y + cy, cw, ch)
-        peak_raw[j] = _peak_raw(wf, crop, scale, x, y, w, h, inside)
-    r = rects[keep].astype(np.float64)
+        c = contrast[y : y + h, x : x + w]
+        peak = cv2.minMaxLoc(c, inside)[1]
+        # the core: pixels of the blob at least half as warm as its peak (a head, not its wake)
+        core = cv2.bitwise_and(cv2.compare(c, 0.5 * peak, cv2.CMP_GE), inside)
+        cx, cy, cw, ch = cv2.boundingRect(core)
+        if radiometric:
+            peak_raw = _peak_raw_radiometric(wf, crop, scale, x, y, w, h)
+        else:  # warmest grey level of the blob in the work image (area-averaged when it is scaled down)
+            peak_raw = cv2.minMaxLoc(raw[y : y + h, x : x + w], inside)[1]
+        stats.append((m["m00"], m["m10"] / m00 + x, m["m01"] / m00 + y, peak, peak_raw, x + cx, y + cy, cw, ch))
+    r = np.array(rects, np.float64)
+    st = np.array(stats, np.float64)
     x0, y0 = crop[0], crop[1]
-    box = np.stack([r[:, 0] * scale + x0, r[:, 1] * scale + y0, r[:, 2] * scale, r[:, 3] * scale], axis=1)
-    centroid = (centroid + 0.5) * scale + np.array([x0, y0]) - 0.5
-    core = np.column_stack([core[:, 0] * scale + x0, core[:, 1] * scale + y0, core[:, 2] * scale, core[:, 3] * scale])
-    return Blobs(box, centroid, np.maximum(area, 1) * scale * scale, peak, peak_raw, core)
+    box = np.column_stack([r[:, 0] * scale + x0, r[:, 1] * scale + y0, r[:, 2] * scale, r[:, 3] * scale])
+    centroid = (st[:, 1:3] + 0.5) * scale + np.array([x0, y0]) - 0.5
+    core = np.column_stack([st[:, 5] * scale + x0, st[:, 6] * scale + y0, st[:, 7] * scale, st[:, 8] * scale])
+    return Blobs(box, centroid, np.maximum(st[:, 0], 1) * scale * scale, st[:, 3].copy(), st[:, 4].copy(), core)

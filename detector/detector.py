@@ -61,9 +61,10 @@ class Detector:
                            rebaselined=rebaselined, blobs=boxes)
 
     def _public(self, tr: TrackState, side: str) -> Track:
-        x, y, w, h = np.rint(tr.box).astype(int).tolist()
-        ax, ay = tr.anchor.tolist()
-        return Track(tr.id, (x, y, w, h), (float(ax), float(ay)), side == "water", round(tr.peak, 2),
+        bx, by, bw, bh = tr.box.tolist()
+        box = (round(bx), round(by), round(bw), round(bh))  # half to even, as np.rint
+        anchor = (bx + bw / 2.0, by + bh)  # TrackState.anchor, without building an array per track per frame
+        return Track(tr.id, box, anchor, side == "water", round(tr.peak, 2),
                      tr.hits, tr.hits >= 3, side=side, alerted=tr.alerted)
 
     @property

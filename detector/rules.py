@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,8 +102,10 @@ class AlertRules:
         """land / edge / water for each track from its ground point, and the person height there."""
         if not tracks:
             return [], np.zeros(0)
-        anchors = np.array([tr.anchor for tr in tracks])
-        tops = np.array([tr.top for tr in tracks])
+        boxes = np.array([tr.box for tr in tracks])
+        centre_x = boxes[:, 0] + boxes[:, 2] / 2.0
+        anchors = np.column_stack([centre_x, boxes[:, 1] + boxes[:, 3]])  # TrackState.anchor, all at once
+        tops = np.column_stack([centre_x, boxes[:, 1]])  # TrackState.top
         e = self.geo.person_height(anchors[:, 1])
         margin = self.tuning.edge_margin * e
         d_anchor = self.geo.water_distance(anchors)
@@ -141,7 +144,7 @@ class AlertRules:
         # On land, a person is anything from a bare head (winter clothes can be as cold as the paving) to a
         # standing body, moving no faster than a runner: gulls are as small as a head but fly at 5+ heights/s.
         sized = self.tuning.water_min_size * e <= height <= LAND_MAX_SIZE * e and tr.box[2] <= LAND_MAX_SIZE * e
-        slow = float(np.hypot(*tr.velocity)) <= LAND_MAX_SPEED * e
+        slow = math.hypot(*tr.velocity) <= LAND_MAX_SPEED * e
         # Right at the edge, an upright person-sized body whose head is over the quay stands on the quay (a
         # walker along the edge who then falls in); a boat's hull is wide and low, a reflection is upside down.
         upright = height >= self.tuning.person_min_height * e and height >= 1.5 * tr.box[2]
@@ -165,7 +168,7 @@ class AlertRules:
             tr.water_peak = max(tr.water_peak, tr.peak)
             if tr.first_water_t is None:
                 tr.first_water_t = ctx.t
-            moved = tr.land_point is not None and np.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
+            moved = tr.land_point is not None and math.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
             cut = self.geo.touches_exclude(tr.box, 0.3 * e)  # half hidden by a rope or mast: shape lies
             if tr.crossed_t is None and tr.land_person_t is not None and moved and not cut:
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
@@ -191,7 +194,7 @@ class AlertRules:
             if tr.land_height < self.tuning.person_min_height:
                 # only a head was seen on land: it must also stop like a body in water does (a gull flies on)
                 # and look like a head in the water by every measure
-                confirmed = confirmed and float(np.hypot(*tr.velocity)) <= 2 * self.tuning.water_max_speed * e
+                confirmed = confirmed and math.hypot(*tr.velocity) <= 2 * self.tuning.water_max_speed * e
                 confirmed = confirmed and self._body_like(tr, e, ctx, land_people, strict=False)
             if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
                 conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
@@ -233,8 +236,8 @@ class AlertRules:
         if tr.box[2] >= 1.5 * tr.box[3] and tr.box[2] <= BIRD_MAX_WIDTH * e:  # small and flat: a bird afloat
             return False
         duration = max(tr.last_t - tr.born_t, 1e-3)
-        net = float(np.hypot(*(tr.centroid - tr.start_centroid))) / duration
-        speed = max(net, float(np.hypot(*tr.velocity)) * 0.5) / e
+        net = math.hypot(*(tr.centroid - tr.start_centroid)) / duration
+        speed = max(net, math.hypot(*tr.velocity) * 0.5) / e
         if tr.hits >= 3 and speed > tun.water_max_speed:  # boat, gull
             return False
         if tr.peak < tun.head_min_sigma:  # faint: a glint, a reflection of a lamp, a ripple
@@ -246,7 +249,7 @@ class AlertRules:
             return False  # 8-bit: cooler than the people here are (ducks, reflections), relative, AGC-proof
         if strict:
             for person, pe in land_people:
-                near = np.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
+                near = math.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
                 if near and person.peak >= tr.peak and person.box[3] >= tun.person_min_height * pe:
                     return False  # the mirror image of someone standing at the edge
         return True
@@ -271,7 +274,7 @@ class AlertRules:
         for dep in self.departures:
             # born up to half a second before the walker was last seen: a falling body can split in two
             if -0.5 <= tr.born_t - dep.t <= self.tuning.handoff_s and (
-                np.hypot(*(tr.start_centroid - dep.point)) <= 1.5 * dep.height
+                math.hypot(*(tr.start_centroid - dep.point)) <= 1.5 * dep.height
             ):
                 return dep
         return None
@@ -281,7 +284,7 @@ class AlertRules:
         whose blob split, a swimmer behind a wave): it carries on that track's record, so 'mostly not a
         person' stays true of a duck and a swimmer keeps the time already seen."""
         for k, rec in enumerate(self.water_records):
-            if np.hypot(*(rec.point - tr.centroid)) <= WATER_MEMORY_RADIUS * e:
+            if math.hypot(*(rec.point - tr.centroid)) <= WATER_MEMORY_RADIUS * e:
                 tr.body_frames += rec.body_frames
                 tr.water_frames += rec.water_frames
                 tr.first_water_t = rec.first_water_t
@@ -331,7 +334,7 @@ class AlertRules:
         for inc in [] if new_person else self.incidents:
             # the person may have drifted, or surfaced away from where they went in, while unseen
             radius = (INCIDENT_RADIUS + min(INCIDENT_DRIFT * (ctx.t - inc.last_seen), INCIDENT_MAX_DRIFT)) * e
-            if np.hypot(*(inc.point - point)) <= radius:
+            if math.hypot(*(inc.point - point)) <= radius:
                 tr.incident = inc  # same person, seen again: keep the incident alive, no second alert
                 inc.point, inc.last_seen = point.copy(), ctx.t
                 return None

@@ -21,6 +21,7 @@ from quaywatch.detector.geometry import SceneGeometry
 WATER_SAMPLES = 2048
 FREEZE_SAMPLE_STEP = 7
 GLOBAL_CHANGE_FRACTION = 0.25
+LEARN_EVERY = 4  # frames between background updates where nothing is warm
 FG_LEARN_EVERY = 40  # frames between the (much slower) learning under foreground pixels
 
 
@@ -30,7 +31,7 @@ def robust_sigma(deviations: np.ndarray) -> float:
     a person in the water (or a boat) from inflating the water's spread and hiding himself."""
     a = np.abs(deviations)
     k = int(0.9 * len(a))
-    return 1.521 * float(np.partition(a, k)[:k].mean())  # E|x| below the 90th percentile of |x| = 0.6575 sigma
+    return 1.521 * float(np.partition(a, k)[:k].sum()) / k  # E|x| below the 90th percentile of |x| = 0.6575 sigma
 
 
 @dataclass(slots=True)
@@ -92,25 +93,27 @@ class WarmthModel:
             self._spread = spread_now  # AGC gain jump: take the new scale at once
         else:
             self._spread += 0.1 * (spread_now - self._spread)  # otherwise smooth quantisation jitter
-        np.subtract(raw, np.float32(q50), out=self._norm)
-        np.multiply(self._norm, np.float32(1.0 / self._spread), out=self._norm)
+        inv_spread = 1.0 / self._spread
         if self._background is None:
-            self._background = self._initial_background(self._norm)
-        np.subtract(self._norm, self._background, out=self._contrast)
+            self._background = self._initial_background(self._normalise(raw, q50, inv_spread))
         # The scale above follows the AGC; the *noise* is what is left of the water once its background is
-        # taken away (ripples, sensor noise), measured on the same sample. Contrast is in units of that noise.
-        self._update_noise(self._contrast.ravel()[self._water_idx], floor / self._spread)
-        np.multiply(self._contrast, np.float32(1.0 / self._noise), out=self._contrast)
-        warm = (self._contrast > self.tuning.warm_sigma).view(np.uint8)
-        warm &= self.geo.roi_work
+        # taken away (ripples, sensor noise), measured on the water sample first, so that the whole image
+        # then takes a single pass: contrast = ((raw - q50) / spread - background) / noise, in noise sigmas.
+        residual = (water - q50) * np.float32(inv_spread) - self._background.ravel()[self._water_idx]
+        self._update_noise(residual, floor * inv_spread)
+        k = inv_spread / self._noise
+        cv2.addWeighted(raw, k, self._background, -1.0 / self._noise, -q50 * k, dst=self._contrast)
+        # 255 where warm, & the 0/1 region of interest: a 0/1 mask in two OpenCV passes.
+        warm = cv2.bitwise_and(cv2.compare(self._contrast, self.tuning.warm_sigma, cv2.CMP_GT), self.geo.roi_work)
         if cv2.countNonZero(warm) > GLOBAL_CHANGE_FRACTION * self._roi_area:
-            self._background = self._initial_background(self._norm)
-            np.subtract(self._norm, self._background, out=self._contrast)
+            norm = self._normalise(raw, q50, inv_spread)
+            self._background = self._initial_background(norm)
+            np.subtract(norm, self._background, out=self._contrast)
             np.multiply(self._contrast, np.float32(1.0 / self._noise), out=self._contrast)
             warm[:] = 0
             rebaselined = True
-        elif not frozen:
-            self._learn(warm)
+        elif not frozen and self._frames % LEARN_EVERY == 0:
+            self._learn(self._normalise(raw, q50, inv_spread), warm)
         if self._frames % 4 == 0:  # the warmest things in view change slowly; every 4th frame
             roi_vals = self._contrast.ravel()[self._roi_idx]
             k = int(0.995 * (len(roi_vals) - 1))
@@ -118,6 +121,12 @@ class WarmthModel:
         hot = self._hot
         self._frames += 1
         return WarmthFrame(self._contrast, warm, raw, frame, frozen, rebaselined, float(q50), self._spread, hot)
+
+    def _normalise(self, raw: np.ndarray, q50: float, inv_spread: float) -> np.ndarray:
+        """The frame in the background's units: water median 0, water spread 1 (AGC-proof)."""
+        np.subtract(raw, np.float32(q50), out=self._norm)
+        np.multiply(self._norm, np.float32(inv_spread), out=self._norm)
+        return self._norm
 
     def _update_noise(self, residual: np.ndarray, floor: float) -> None:
         mid = np.partition(residual, len(residual) // 2)[len(residual) // 2]
@@ -166,16 +175,13 @@ class WarmthModel:
         smooth = (cv2.medianBlur(q, k).astype(np.float32) - 128.0) / 4.0
         return smooth
 
-    def _learn(self, warm: np.ndarray) -> None:
+    def _learn(self, norm: np.ndarray, warm: np.ndarray) -> None:
         """Slow background: every 4th frame where nothing is warm; every 40th, very slowly, everywhere,
         so clutter that arrives and stays (a moored boat) fades out in minutes."""
-        step = 4
-        if self._frames % step:
-            return
-        alpha = min(1.0, step / (self.fps * self.tuning.background_s))
-        cv2.accumulateWeighted(self._norm, self._background, alpha, mask=1 - warm)
+        alpha = min(1.0, LEARN_EVERY / (self.fps * self.tuning.background_s))
+        cv2.accumulateWeighted(norm, self._background, alpha, mask=1 - warm)
         if self._frames % FG_LEARN_EVERY == 0:
-            cv2.accumulateWeighted(self._norm, self._background, alpha * 0.1, mask=warm)
+            cv2.accumulateWeighted(norm, self._background, alpha * 0.1, mask=warm)
 
     @property
     def nbytes(self) -> int:
