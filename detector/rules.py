@@ -38,6 +38,7 @@ LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat 
 # because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
 WARM_AS_LAND = 0.5  # a body in the water is at least this fraction as warm as the person was on land
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
+MIN_GROUND_MOVE = 0.5  # person heights the box's bottom must move instead: a fall from standing at the very edge
 WATER_MAX_HEIGHT = 0.4  # person heights: head and shoulders, an arm raised
 WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body, not a head in the water
 BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
@@ -152,6 +153,7 @@ class AlertRules:
         if (side == LAND or on_quay) and sized and slow and tr.hits >= 3:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()
+            tr.land_anchor = tr.anchor
             tr.land_height = max(tr.land_height, height / e)
             tr.land_peak = max(tr.land_peak, tr.peak)
             if height >= self.tuning.person_min_height * e:
@@ -168,7 +170,13 @@ class AlertRules:
             tr.water_peak = max(tr.water_peak, tr.peak)
             if tr.first_water_t is None:
                 tr.first_water_t = ctx.t
-            moved = tr.land_point is not None and math.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
+            # Static things cannot fall: the body's centre moved, or its ground point did (someone standing
+            # right at the edge who topples away from the camera keeps his head where it was in the picture
+            # and moves his centre little, but his feet leave the quay and only his head is left, in the water).
+            moved = tr.land_point is not None and (
+                math.hypot(*(tr.centroid - tr.land_point)) >= MIN_FALL_MOVE * e
+                or (math.hypot(*(tr.anchor - tr.land_anchor)) >= MIN_GROUND_MOVE * e and self._inside_view(tr))
+            )  # (a box cut by the picture's border or an exclude zone moves its bottom without going anywhere)
             cut = self.geo.touches_exclude(tr.box, 0.3 * e)  # half hidden by a rope or mast: shape lies
             if tr.crossed_t is None and tr.land_person_t is not None and moved and not cut:
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index

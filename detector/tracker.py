@@ -36,6 +36,7 @@ class TrackState:
         "hits",
         "id",
         "incident",
+        "land_anchor",
         "land_height",
         "land_peak",
         "land_person_t",
@@ -70,6 +71,7 @@ class TrackState:
         self.born_side = ""
         self.land_person_t: float | None = None
         self.land_point: np.ndarray | None = None  # centroid when last seen on land as a person
+        self.land_anchor: np.ndarray | None = None  # bottom-centre of its box then: where it stood
         self.land_height = 0.0
         self.crossed_t: float | None = None
         self.crossed_frame = -1
