@@ -166,6 +166,27 @@ def heldout(out: Path) -> list[Fixture]:
     return items
 
 
+def validation(out: Path | None = None) -> list[Fixture]:
+    """Fresh seeds on the fixture views (on demand, not committed): the fixtures' cameras, new people, ducks
+    and nights. The fixtures were tuned on; this shows how much of that was the seeds. Never tune on it."""
+    def neg(cam, seed, season, spec=_a):
+        return F(f"val-neg-{cam}-{season}-{seed}", spec("mixed", seed, 900, fps=2, season=season, cam=cam, crf=30),
+                 f"15 min of harbour life at 2 fps, {season} night, fresh seed")
+    items = [neg("cam-1-half", 92_001, "autumn"), neg("cam-1-half", 92_002, "summer"),
+             neg("cam-1-half", 92_003, "winter"), neg("cam-2-half", 92_004, "autumn", _p)]
+    items += [F(f"val-ducks-aalborg-{k}", _a("ducks", 92_010 + k, 60), "ducks, fresh seed") for k in range(3)]
+    items += [F(f"val-ducks-pier-{k}", _p("ducks", 92_020 + k, 60), "ducks, fresh seed") for k in range(2)]
+    items += [F(f"val-swimmer-aalborg-{k}", _a("swimmer", 92_030 + k, 20), "a swimmer, fresh seed") for k in range(3)]
+    items += [F(f"val-swimmer-pier-{k}", _p("swimmer", 92_040 + k, 20), "a swimmer, fresh seed") for k in range(2)]
+    items += [F(f"val-fall-aalborg-{k}", _a("fall", 92_050 + k, 20), "a fall, fresh seed") for k in range(3)]
+    items += [F(f"val-fall-submerge-pier-{k}", _p("fall_submerge", 92_060 + k, 20), "a fall that sinks, fresh seed")
+              for k in range(2)]
+    items += [F("val-fall-aalborg-half", _a("fall", 92_070, 20, fps=2, cam="cam-1-half"), "a fall at 2 fps, half size"),
+              F("val-swimmer-aalborg-half", _a("swimmer", 92_071, 30, fps=2, cam="cam-1-half"),
+                "a swimmer at 2 fps, half size")]
+    return items
+
+
 def aalborg_plate(out: Path) -> list[Fixture]:
     """Clips on the real Aalborg frames from ../shared as backgrounds. Generated on demand, never committed."""
     def spec(scen, seed, secs, plate, bits=8, season="winter"):
@@ -184,4 +205,5 @@ def aalborg_plate(out: Path) -> list[Fixture]:
     ]
 
 
-SUITES = {"fixtures": fixtures, "long-negatives": long_negatives, "heldout": heldout, "aalborg-plate": aalborg_plate}
+SUITES = {"fixtures": fixtures, "long-negatives": long_negatives, "heldout": heldout, "validation": validation,
+          "aalborg-plate": aalborg_plate}
