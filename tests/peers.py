@@ -232,7 +232,13 @@ class Prism:
 class TwilioStandIn:
     """A loopback HTTP stand-in for api.twilio.com that records every request (form fields decoded) and then
     forwards it to `upstream` (Prism) or, without one, answers 201 itself. Faults on demand: `fail_next(n)`
-    answers 500 n times, `hang_next(n, s)` holds n requests for s seconds (a client timeout)."""
+    answers 500 n times, `hang_next(n, s)` holds n requests for s seconds (a client timeout), `drop_next(n, s)`
+    holds n requests for s seconds and then closes the connection unanswered: those never reached Twilio.
+
+    Like Twilio it keeps what it created: each message or call answered 2xx gets a SID of its own (Prism's mock
+    answers one example SID for all), and the list APIs (GET Messages.json / Calls.json, filtered by To and
+    From, newest first) answer from that record. With `upstream` the list request goes to Prism first, so it
+    must keep Twilio's contract: a refusal is passed back as it is; otherwise the records are the answer."""
 
     def __init__(self, upstream: str | None = None, port: int | None = None):
         import http.server
@@ -244,6 +250,9 @@ class TwilioStandIn:
         self._fail = 0
         self._fail_status = 500
         self._hang = (0, 0.0)
+        self._drop = (0, 0.0)
+        self._created = 0
+        self._closing = threading.Event()  # releases dropped requests at stop()
         self._lock = threading.Lock()
         outer = self
 
@@ -275,6 +284,7 @@ class TwilioStandIn:
         return self
 
     def stop(self) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -287,11 +297,69 @@ class TwilioStandIn:
         with self._lock:
             self._hang = (n, seconds)
 
+    def drop_next(self, n: int, hold_s: float) -> None:
+        with self._lock:
+            self._drop = (n, hold_s)
+
     def posts(self, path_part: str = "", answered: bool = True) -> list[dict]:
         """POSTs whose path contains `path_part`; by default only those already answered."""
         with self._lock:
             return [r for r in self.requests if r["method"] == "POST" and path_part in r["path"]
                     and (r["status"] is not None or not answered)]
+
+    def gets(self, path_part: str = "") -> list[dict]:
+        """GETs (list lookups) whose path contains `path_part`, answered or not."""
+        with self._lock:
+            return [r for r in self.requests if r["method"] == "GET" and path_part in r["path"]]
+
+    def created(self, path_part: str = "/Messages.json", to: str | None = None) -> list[dict]:
+        """The messages (or calls) Twilio would have made, oldest first: what the phone at `to` gets."""
+        with self._lock:
+            return [r["created"] for r in self.requests if "created" in r and path_part in r["path"]
+                    and (to is None or r["created"]["to"] == to)]
+
+    def _create(self, record: dict, payload: bytes) -> bytes:
+        """Keep a 2xx-answered POST to Messages/Calls as created, with a SID of its own in the answer."""
+        import json as _json
+        from datetime import UTC, datetime
+        from email.utils import format_datetime
+
+        try:
+            answer = _json.loads(payload)
+        except ValueError:
+            return payload
+        kind = "SM" if "/Messages.json" in record["path"] else "CA"
+        with self._lock:
+            self._created += 1
+            answer["sid"] = f"{kind}{self._created:032x}"
+            form = record["form"]
+            record["created"] = {
+                "sid": answer["sid"], "to": form.get("To"), "from": form.get("From"), "body": form.get("Body"),
+                "status": answer.get("status") or "queued",
+                "date_created": format_datetime(datetime.fromtimestamp(record["wall"], UTC), usegmt=False),
+            }
+        return _json.dumps(answer).encode()
+
+    def _listing(self, path: str, upstream_answer: bytes | None) -> bytes:
+        """Twilio's list answer (Prism's page fields, when it gave them) over what was created, newest first."""
+        import json as _json
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        kind = "messages" if parts.path.endswith("/Messages.json") else "calls"
+        items = [c for c in reversed(self.created("/Messages.json" if kind == "messages" else "/Calls.json"))
+                 if query.get("To") in (None, c["to"]) and query.get("From") in (None, c["from"])]
+        items = items[: int(query.get("PageSize") or 50)]
+        try:
+            page = _json.loads(upstream_answer) if upstream_answer else {}
+        except ValueError:
+            page = {}
+        page.update({kind: [{**c, "account_sid": parts.path.split("/")[3], "direction": "outbound-api"}
+                            for c in items],
+                     "page": 0, "page_size": len(items), "start": 0, "end": max(0, len(items) - 1),
+                     "uri": path, "first_page_uri": path, "next_page_uri": None, "previous_page_uri": None})
+        return _json.dumps(page).encode()
 
     def _handle(self, h) -> None:
         import json as _json
@@ -304,12 +372,20 @@ class TwilioStandIn:
         form = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(body.decode(errors="replace")).items()}
         record = {"method": h.command, "path": h.path, "form": form, "t": time.perf_counter(), "wall": time.time(),
                   "status": None}
+        listing = h.command == "GET" and h.path.split("?", 1)[0].endswith(("/Messages.json", "/Calls.json"))
         with self._lock:
             self.requests.append(record)
             fail = self._fail > 0
             self._fail -= int(fail)
             hang = self._hang[1] if self._hang[0] > 0 else 0.0
             self._hang = (self._hang[0] - int(hang > 0), self._hang[1])
+            drop = self._drop[1] if self._drop[0] > 0 and h.command == "POST" else 0.0
+            self._drop = (self._drop[0] - int(drop > 0), self._drop[1])
+        if drop:
+            self._closing.wait(drop)
+            record["dropped"] = True
+            h.close_connection = True  # no answer, nothing created: the request never reached Twilio
+            return
         if hang:
             time.sleep(hang)
         if fail:
@@ -325,10 +401,17 @@ class TwilioStandIn:
                     status, payload, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
             except urllib.error.HTTPError as exc:
                 status, payload, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+            record["upstream_status"] = status
+            if 200 <= status < 300 and listing:
+                payload = self._listing(h.path, payload)
+            elif 200 <= status < 300 and h.command == "POST" and h.path.endswith(("/Messages.json", "/Calls.json")):
+                payload = self._create(record, payload)
+        elif listing:
+            status, ctype, payload = 200, "application/json", self._listing(h.path, None)
         else:
-            sid = ("SM" if "Messages" in h.path else "CA") + f"{len(self.requests):032x}"
             status, ctype = 201, "application/json"
-            payload = _json.dumps({"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}).encode()
+            payload = self._create(record, _json.dumps({"status": "queued", "to": form.get("To"),
+                                                        "body": form.get("Body")}).encode())
         record["response"] = payload[:2000]
         record["status"] = status
         try:
@@ -430,10 +513,11 @@ class AlertingProcess:
         return f"http://127.0.0.1:{self.web_port}"
 
     def start(self, timeout: float = 120.0) -> AlertingProcess:  # generous: CI shares 2 cores with the rest
-        self.process = Process(self.argv, self.dir / "alerting.log", env={"TWILIO_AUTH_TOKEN": self.TOKEN},
-                               cwd=self.dir)
+        log = self.dir / "alerting.log"
+        earlier = log.stat().st_size if log.exists() else 0  # a restart appends: only this run's lines count
+        self.process = Process(self.argv, log, env={"TWILIO_AUTH_TOKEN": self.TOKEN}, cwd=self.dir)
         deadline = time.monotonic() + timeout
-        while "alerting ready" not in self.process.output():
+        while b"alerting ready" not in log.read_bytes()[earlier:]:
             if self.process.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"alerting did not start:\n{self.process.output()[-3000:]}")
             time.sleep(0.05)

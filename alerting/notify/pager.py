@@ -38,7 +38,25 @@ class SendError(Exception):
         self.attempts = attempts
 
 
+@dataclass(frozen=True)
+class Found:
+    """A message or call the provider already has for a page, as its list API reports it."""
+
+    sid: str
+    status: str
+    created_at: float  # epoch seconds, the provider's clock
+
+
+class LookupFailed(Exception):
+    """The provider could not be asked (down, a timeout, an error answer): nothing is known either way."""
+
+
 class Pager(Protocol):
     async def send(self, page: Page) -> Sent: ...
+
+    async def find_sent(self, page: Page, since: float) -> list[Found]:
+        """What the provider created for `page` at or after `since` (same number and sender; for SMS the same
+        text), oldest first. Raises LookupFailed when it cannot tell."""
+        ...
 
     async def close(self) -> None: ...

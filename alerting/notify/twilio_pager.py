@@ -4,6 +4,9 @@ The client is synchronous, so each send runs in a small thread pool (one client 
 pool per thread) and the event loop never waits on the network. Only transient failures are retried,
 with doubling backoff: HTTP 5xx and 429, Twilio 30001/30008, timeouts and refused connections. A 4xx
 (a bad number, a bad request) will not get better by asking again.
+
+`find_sent` asks the Messages / Calls list APIs whether a page left already (reconciliation of a page whose
+sender died mid-send): one attempt, no retries; the reconciler asks again in its next round.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from quaywatch.alerting.notify.pager import TRANSIENT_TWILIO_CODES, Page, SendError, Sent
+from quaywatch.alerting.notify.pager import TRANSIENT_TWILIO_CODES, Found, LookupFailed, Page, SendError, Sent
 from quaywatch.config.alerting import TwilioConfig
 
 log = logging.getLogger(__name__)
+# The newest messages (or calls) to one number from ours that a lookup reads: a page is looked up within
+# minutes of its claim, and one number gets a handful of pages per incident.
+LOOKUP_PAGE_SIZE = 50
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -65,6 +71,27 @@ class TwilioPager:
         # Twilio calls back on `completed` by default, the one call event escalation needs.
         call = api.calls.create(to=page.to, from_=self.cfg.from_number, twiml=page.body, timeout=30, **kwargs)
         return Sent(sid=call.sid or "", status=str(call.status or "queued"), attempts=1)
+
+    def _find_once(self, page: Page, since: float) -> list[Found]:
+        # No DateSent / StartTime filter: Twilio filters those by whole days, and a message still queued has
+        # no date_sent yet (a call no start_time) so a filter would hide exactly the page that did leave.
+        # The newest page to this number from ours, filtered here by creation time, covers both.
+        api = self._client().api.v2010.accounts(self.cfg.account_sid)
+        if page.channel == "sms":
+            listed = api.messages.list(to=page.to, from_=self.cfg.from_number, limit=LOOKUP_PAGE_SIZE)
+            listed = [m for m in listed if m.body == page.body]
+        else:  # a Call resource does not carry its TwiML: the number, the sender and the time must do
+            listed = api.calls.list(to=page.to, from_=self.cfg.from_number, limit=LOOKUP_PAGE_SIZE)
+        found = [Found(sid=r.sid or "", status=str(r.status or "queued"), created_at=r.date_created.timestamp())
+                 for r in listed if r.sid and r.date_created is not None and r.date_created.timestamp() >= since]
+        return sorted(found, key=lambda f: f.created_at)
+
+    async def find_sent(self, page: Page, since: float) -> list[Found]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, self._find_once, page, since)
+        except Exception as exc:  # Twilio down, a timeout, an error answer, an answer we cannot read
+            raise LookupFailed(f"{page.channel} to {page.to}: {type(exc).__name__}: {exc}") from None
 
     async def send(self, page: Page) -> Sent:
         loop = asyncio.get_running_loop()
