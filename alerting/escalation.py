@@ -3,7 +3,9 @@
 Crash safety comes from the order of work: the pages of a step are claimed in the store under
 idempotency keys (incident, step, loop, channel, number), then sent, and only then is the incident
 moved on to that step (compare-and-set). A process that dies anywhere in between comes back, finds
-the same step due, recomputes the same keys, sends only what was never claimed, and moves on.
+the same step due, recomputes the same keys, sends only what was never claimed, and moves on. A page it
+had claimed but whose outcome it never recorded is settled by the reconciler (alerting/reconcile.py), which
+runs beside the escalation loop: it asks the provider whether the page left and sends it once if not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from quaywatch.alerting.lifecycle import audit, transition
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.pager import Page, Pager, SendError, Sent
 from quaywatch.alerting.notify.templates import AlertFacts, sms_text, voice_twiml
+from quaywatch.alerting.reconcile import Reconciler
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.alerting import Policy, Step
 from quaywatch.config.site import Site
@@ -40,6 +43,8 @@ class Escalator:
         self.metrics = metrics
         self.changes = changes
         self._busy: set[str] = set()  # incidents this process is paging right now
+        self.sending: set[str] = set()  # keys of the pages this process is sending right now
+        self.reconciler = Reconciler(self)
 
     # --- policy -------------------------------------------------------------------------------------------
     def policy_for(self, inc: dict[str, Any]) -> Policy | None:
@@ -108,16 +113,22 @@ class Escalator:
                        loop: int | None) -> list[bool | None]:
         """Claim every page in one commit, send the claimed ones at once, record the outcomes in one commit:
         two disk flushes before the requests leave, however many people a step pages."""
-        now = time.time()
-        with self.store.db.tx(power_safe=False):
-            claimed = [self.store.claim_message(self._row(inc, p, step, loop), now) for p in pages]
-        todo = [p for p, c in zip(pages, claimed, strict=True) if c]
-        outcomes = await asyncio.gather(*(self._deliver(p) for p in todo))
-        by_key = dict(zip((p.key for p in todo), outcomes, strict=True))
-        now = time.time()
-        with self.store.db.tx(power_safe=False):
-            for page, out in zip(todo, outcomes, strict=True):
-                self._record(page, out, now)
+        keys = {p.key for p in pages} - self.sending
+        self.sending |= keys  # the reconciler leaves this process's own sends alone, however long they take
+        try:
+            now = time.time()
+            with self.store.db.tx(power_safe=False):
+                claimed = [self.store.claim_message(self._row(inc, p, step, loop), now, self.cfg.instance_id)
+                           for p in pages]
+            todo = [p for p, c in zip(pages, claimed, strict=True) if c]
+            outcomes = await asyncio.gather(*(self.deliver(p) for p in todo))
+            by_key = dict(zip((p.key for p in todo), outcomes, strict=True))
+            now = time.time()
+            with self.store.db.tx(power_safe=False):
+                for page, out in zip(todo, outcomes, strict=True):
+                    self._record(page, out, now)
+        finally:
+            self.sending -= keys
         return [None if not c else not isinstance(by_key[p.key], SendError) for p, c in zip(pages, claimed, strict=True)]
 
     def _row(self, inc: dict[str, Any] | None, page: Page, step: int | None, loop: int | None) -> dict[str, Any]:
@@ -125,7 +136,7 @@ class Escalator:
                 "channel": page.channel, "step": step, "loop": loop, "person": page.person, "to_number": page.to,
                 "from_number": self.cfg.twilio.from_number, "body": page.body}
 
-    async def _deliver(self, page: Page) -> Sent | SendError:
+    async def deliver(self, page: Page) -> Sent | SendError:
         try:
             sent = await self.pager.send(page)
         except SendError as exc:
@@ -135,16 +146,19 @@ class Escalator:
         return sent
 
     def _record(self, page: Page, out: Sent | SendError, now: float) -> None:
+        status, fields = self.outcome(page, out)
+        self.store.update_message(page.key, now, status, **fields)
+
+    def outcome(self, page: Page, out: Sent | SendError) -> tuple[str, dict[str, Any]]:
+        """Count one send and say how to record it: (status, update_message's keyword fields)."""
         if isinstance(out, SendError):
             log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
-            self.store.update_message(page.key, now, "failed", error_code=out.code, attempts=out.attempts,
-                                      detail=str(out)[:500])
             self.metrics.pages.labels(page.channel, "failed").inc()
             self.metrics.retries.inc(max(0, out.attempts - 1))
-            return
-        self.store.update_message(page.key, now, out.status, provider_sid=out.sid, attempts=out.attempts)
+            return "failed", {"error_code": out.code, "attempts": out.attempts, "detail": str(out)[:500]}
         self.metrics.pages.labels(page.channel, "sent").inc()
         self.metrics.retries.inc(out.attempts - 1)
+        return out.status, {"provider_sid": out.sid, "attempts": out.attempts}
 
     async def fire(self, incident_id: str, reason: str, received: float | None = None) -> bool:
         """Send the next due step of one incident. False if nothing was due or another process did it."""
@@ -225,6 +239,11 @@ class Escalator:
         await self.fire(inc["id"], "undelivered")
 
     async def run(self, stop: asyncio.Event, period: float = 0.25) -> None:
+        """The escalation loop, with the reconciliation of pages left in flight beside it (its own task: a
+        slow provider lookup must not hold back the next step of another incident)."""
+        await asyncio.gather(self._escalate(stop, period), self.reconciler.run(stop))
+
+    async def _escalate(self, stop: asyncio.Event, period: float) -> None:
         while not stop.is_set():
             try:
                 await self.tick()

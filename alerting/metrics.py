@@ -28,6 +28,11 @@ class Metrics:
                                  registry=r)
         self.api_refused = Counter("quaywatch_alerting_api_refused_total",
                                    "Read-API requests refused: not from loopback", registry=r)
+        self.reconciled = Counter(
+            "quaywatch_alerting_inflight_reconciled_total",
+            "Pages left 'sending' by a sender that died, checked with the provider: found_sent (it had left; "
+            "not resent), resent, resend_failed, not_needed (not sent, the incident no longer pages), "
+            "lookup_failed (the provider could not be asked; tried again next round)", ["outcome"], registry=r)
         self.latency = Histogram(
             "quaywatch_alerting_event_to_request_seconds", "Event received -> Twilio request sent",
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)

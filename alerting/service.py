@@ -133,9 +133,8 @@ class AlertingService:
                 loop.add_signal_handler(sig, stop.set)
         if self.site.alerting.policies is None:
             log.error("alerting.policies is not configured: events are stored but nobody will be paged")
-        abandoned = self.store.abandon_inflight(time.time())
-        if abandoned:
-            log.warning("%d page(s) were being sent when the service last stopped; not resent", abandoned)
+        # Pages this node was sending when it last stopped are reconciled with the provider by the escalation
+        # loop's first round (alerting/reconcile.py), beside intake rather than before it.
         host, port, broker = self._broker()
         mqtt = self.site.mqtt
         password = broker_password(mqtt)

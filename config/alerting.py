@@ -117,6 +117,11 @@ class TwilioConfig(BaseModel):
     backoff_s: float = Field(default=0.5, gt=0, le=60, description="first retry delay; doubles each retry")
     validity_period_s: int = Field(default=600, ge=1, le=36000, description="Twilio drops an SMS older than this")
 
+    @property
+    def longest_send_s(self) -> float:
+        """The longest one page can take to send: every attempt timing out, with the backoff between them."""
+        return (self.retries + 1) * self.timeout_s + self.backoff_s * (2**self.retries - 1)
+
     @field_validator("public_url", "api_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -151,6 +156,12 @@ class AlertingConfig(BaseModel):
     delivery_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="a page not confirmed delivered by then escalates at once"
     )
+    inflight_lease_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="a page still 'sending' this long after its claim has lost its sender (a node that died "
+        "mid-send): any node asks Twilio whether it left and sends it again once if not. A node's own "
+        "claims from before its restart are reconciled at once. Must exceed twice twilio's longest send",
+    )
     unknown_sender_limit: int = Field(default=3, ge=0, description="replies answered per unknown number per hour")
     place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")
     instance_id: str = Field(default="alerting-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -165,6 +176,19 @@ class AlertingConfig(BaseModel):
     @classmethod
     def _both_languages(cls, value: dict[str, Templates]) -> dict[str, Templates]:
         return {**DEFAULT_TEMPLATES, **value}
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> AlertingConfig:
+        # A live node holds its claim for at most one send (and a reconciler for one lookup and one send).
+        # A lease shorter than that would let a second node send a page its sender is still sending. Twice
+        # the bound: requests applies the timeout to connecting and to each read, and sends queue for workers.
+        floor = 2 * (self.twilio.longest_send_s + self.twilio.timeout_s)
+        if self.inflight_lease_s <= floor:
+            raise ValueError(
+                f"inflight_lease_s: {self.inflight_lease_s:g} s is too short: a live node may still be sending "
+                f"a page for up to {floor / 2:g} s (twilio.timeout_s x (retries + 2) plus backoff); use more "
+                f"than {floor:g} s")
+        return self
 
     @model_validator(mode="after")
     def _policies_reference_groups(self) -> AlertingConfig:

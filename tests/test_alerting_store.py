@@ -69,10 +69,10 @@ class Node:
 
 def test_migrations_apply_once_and_reopen_cleanly(store_url):
     a = AlertStore(store_url)
-    assert a.db.migrate() == 1
+    assert a.db.migrate() == 2
     b = AlertStore(store_url)  # a second node starting on the same database
-    assert b.db.migrate() == 1
-    assert a.db.one("SELECT COUNT(*) AS n FROM schema_version")["n"] == 1
+    assert b.db.migrate() == 2
+    assert a.db.one("SELECT COUNT(*) AS n FROM schema_version")["n"] == 2
     a.close()
     b.close()
 

@@ -3,7 +3,9 @@
 Writes are small named operations the alerting code composes inside `db.tx()`; reads return plain
 dicts so the control room (and anyone else) can query without knowing the SQL. Every outgoing message
 is keyed by an idempotency key and claimed (inserted) before it is sent: a second claim of the same key,
-by a restarted process or by a second node, finds the row and sends nothing.
+by a restarted process or by a second node, finds the row and sends nothing. The row names its claimant
+(`claimed_by`, the node's instance id) and the claim's time, so a claim whose claimant died before recording
+the outcome can be found and taken over by exactly one node (alerting/reconcile.py).
 """
 
 from __future__ import annotations
@@ -117,9 +119,11 @@ class AlertStore:
         return self.db.all("SELECT * FROM incidents WHERE state = 'new' AND step = -1 ORDER BY opened_at")
 
     # --- messages -----------------------------------------------------------------------------------------
-    def claim_message(self, msg: dict[str, Any], now: float) -> bool:
-        """Insert the message row under its idempotency key (`id`); False if it exists: don't send."""
-        row = {"status": "sending", "attempts": 0, "created_at": now, "updated_at": now, **msg}
+    def claim_message(self, msg: dict[str, Any], now: float, claimant: str | None = None) -> bool:
+        """Insert the message row under its idempotency key (`id`); False if it exists: don't send.
+        `claimant`: the node sending it (its instance id), so a claim it leaves behind can be told apart."""
+        row = {"status": "sending", "attempts": 0, "created_at": now, "updated_at": now, "claimed_by": claimant,
+               "claimed_at": now, **msg}
         cols = ", ".join(row)
         claimed = bool(self.db.run(
             f"INSERT INTO messages ({cols}) VALUES ({', '.join('?' * len(row))}) ON CONFLICT (id) DO NOTHING",
@@ -150,13 +154,52 @@ class AlertStore:
         return self.db.all("SELECT * FROM messages WHERE incident_id = ? AND direction = 'out' AND step = ? "
                            "AND loop = ? ORDER BY created_at", (incident_id, step, loop))
 
-    def abandon_inflight(self, now: float) -> int:
-        """At start: a send claimed but never recorded may or may not have left. It is not resent (no
-        double page); its status callback still finds it by id, and no confirmation escalates."""
-        rows = self.db.all("SELECT id FROM messages WHERE status = 'sending'")
-        for r in rows:
-            self.update_message(r["id"], now, "unknown", detail="process stopped during the send")
-        return len(rows)
+    # --- claims whose claimant never recorded the outcome (alerting/reconcile.py) ----------------------------
+    def stale_claims(self, claimant: str, started_at: float, lease_expired_before: float,
+                     limit: int = 200) -> list[dict[str, Any]]:
+        """Outgoing pages still 'sending' whose claimant is gone, oldest first: claimed by `claimant`'s previous
+        run (before `started_at`), or by anyone before `lease_expired_before`."""
+        return self.db.all(
+            "SELECT * FROM messages WHERE status = 'sending' AND direction = 'out' "
+            "AND (claimed_at < ? OR (claimed_by = ? AND claimed_at < ?)) ORDER BY claimed_at LIMIT ?",
+            (lease_expired_before, claimant, started_at, limit),
+        )
+
+    def take_claim(self, row: dict[str, Any], claimant: str, now: float, detail: str | None) -> bool:
+        """Compare-and-set on the claim as `row` saw it (claimant and time): of two nodes taking over the same
+        stale claim at once, exactly one succeeds; the other, and a claim settled meanwhile, get False.
+        `detail`: a message event saying so (None when a claimant only renews its own claim)."""
+        taken = bool(self.db.run(
+            "UPDATE messages SET claimed_by = ?, claimed_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'sending' AND claimed_at = ? AND COALESCE(claimed_by, '') = ?",
+            (claimant, now, now, row["id"], row["claimed_at"], row["claimed_by"] or ""),
+        ))
+        if taken and detail:
+            self.add_message_event(row["id"], now, "sending", detail=detail)
+        return taken
+
+    def settle_claim(self, message_id: str, claimant: str, now: float, status: str, *,
+                     provider_sid: str | None = None, error_code: str | None = None, attempts: int | None = None,
+                     detail: str | None = None) -> bool:
+        """Record the outcome of a page `claimant` holds. False when it no longer does (a delivery callback
+        settled the page first, or another node took the claim over): the row is left as it is."""
+        settled = bool(self.db.run(
+            "UPDATE messages SET status = ?, updated_at = ?, provider_sid = COALESCE(?, provider_sid), "
+            "error_code = COALESCE(?, error_code), attempts = COALESCE(?, attempts) "
+            "WHERE id = ? AND status = 'sending' AND claimed_by = ?",
+            (status, now, provider_sid, error_code, attempts, message_id, claimant),
+        ))
+        if settled:
+            self.add_message_event(message_id, now, status, error_code, detail)
+        return settled
+
+    def sids_recorded_elsewhere(self, sids: Collection[str], message_id: str) -> set[str]:
+        """Those of `sids` that another message row already accounts for."""
+        if not sids:
+            return set()
+        rows = self.db.all(f"SELECT provider_sid FROM messages WHERE provider_sid IN ({', '.join('?' * len(sids))}) "
+                           "AND id <> ?", (*sids, message_id))
+        return {r["provider_sid"] for r in rows}
 
     def paged_numbers(self, incident_id: str) -> set[str]:
         rows = self.db.all("SELECT DISTINCT to_number FROM messages WHERE incident_id = ? AND direction = 'out'",

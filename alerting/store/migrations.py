@@ -89,6 +89,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX message_events_by_message ON message_events (message_id);
         """,
     ),
+    (
+        2,
+        # Who holds each outgoing page's claim, and since when: a claim left 'sending' by a node that died
+        # is reconciled with the provider by its next incarnation at once, by any other node after a lease.
+        # Rows from before have no claimant; their claim counts from their creation. The partial index
+        # keeps the reconciler's sweep over the few in-flight rows cheap however long the history grows.
+        """
+        ALTER TABLE messages ADD COLUMN claimed_by TEXT;
+        ALTER TABLE messages ADD COLUMN claimed_at DOUBLE PRECISION;
+        UPDATE messages SET claimed_at = created_at;
+        CREATE INDEX messages_in_flight ON messages (claimed_at) WHERE status = 'sending';
+        """,
+    ),
 ]
 
 SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}

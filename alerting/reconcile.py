@@ -1,0 +1,194 @@
+"""Reconciliation of pages left in flight: claimed ('sending') by a sender that died before it recorded how
+the send went, so nobody knows whether the page left. Never resending them could leave the police without
+their first SMS; blindly resending could page them twice. So the provider is asked.
+
+Which claims, so that a live sender is never second-guessed:
+  - a node's own claims from before it started: its previous run died holding them (instance ids are unique
+    per live node; two nodes with one id would also take each other's MQTT session). Reconciled at once.
+  - anyone's claim older than `alerting.inflight_lease_s`: a live sender records its outcome well within the
+    lease (the config refuses a lease shorter than twice Twilio's longest send), so its sender is gone.
+Taking a claim over is a compare-and-set on its claimant and claim time: of two nodes reconciling one page
+at once, exactly one does it, and a page settled meanwhile (say by its delivery callback) is left alone.
+
+Then, for each claim taken over, the provider (Twilio's list APIs, or the dry-run pager's record) is asked
+whether the page was created after its claim:
+  - it was: its SID and status are recorded; nothing is sent                           -> found_sent
+  - it was not: it is sent once more, same key and status callback                    -> resent / resend_failed
+    unless its incident no longer pages (acknowledged, closed): recorded canceled     -> not_needed
+  - the provider could not be asked: the claim stays 'sending' with this node, which
+    asks again next round; should this node die too, another takes over after the lease -> lookup_failed
+Every outcome is counted (quaywatch_alerting_inflight_reconciled_total) and noted in the incident's trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from quaywatch.alerting.lifecycle import audit
+from quaywatch.alerting.notify.pager import Found, LookupFailed, Page, SendError
+from quaywatch.alerting.store import PAGING_STATES
+
+if TYPE_CHECKING:
+    from quaywatch.alerting.escalation import Escalator
+
+log = logging.getLogger(__name__)
+
+ROUND_S = 2.0  # how often claims are swept; a sweep is one indexed query over the rows still 'sending'
+# How much earlier than its claim the provider may have stamped a page and it still counts as this page's:
+# clocks differ a little. A provider record another row already accounts for never counts.
+CLOCK_SLACK_S = 30.0
+ACTOR = "reconciliation"
+
+
+class Reconciler:
+    def __init__(self, escalator: Escalator):
+        self.esc = escalator
+        self.store = escalator.store
+        self.metrics = escalator.metrics
+        self.me = escalator.cfg.instance_id
+        self.started_at = time.time()  # own claims older than this were left by a previous run
+        self._retry: set[str] = set()  # claims this node took over whose lookup failed: asked again next round
+        self._failures: dict[str, int] = {}  # failed lookups per page, for the log and the first audit note
+
+    @property
+    def lease_s(self) -> float:
+        return self.esc.cfg.inflight_lease_s
+
+    async def run(self, stop: asyncio.Event, period: float = ROUND_S) -> None:
+        while not stop.is_set():
+            try:
+                await self.reconcile_once()
+            except Exception:  # a database hiccup or a bad row must not end reconciliation for good
+                log.exception("reconciliation of pages in flight failed; trying again in %.0f s", period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
+
+    async def reconcile_once(self) -> None:
+        """One round: every claim whose claimant is gone, and every claim whose lookup failed last round."""
+        rows = {r["id"]: r for r in self._retried_claims()}
+        for r in self.store.stale_claims(self.me, self.started_at, time.time() - self.lease_s):
+            rows.setdefault(r["id"], r)
+        for key in self.esc.sending:  # this process is sending them right now: not stale, only slow
+            rows.pop(key, None)
+        if not rows:
+            return
+        # Pages to one number one at a time, oldest first: a provider record found for one is then recorded
+        # and cannot also be taken for a later page with the same words (a repeated step). Numbers in parallel.
+        queues: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in sorted(rows.values(), key=lambda r: r["created_at"]):
+            queues[(r["channel"], r["to_number"])].append(r)
+        await asyncio.gather(*(self._reconcile_in_order(q) for q in queues.values()))
+
+    def _retried_claims(self) -> list[dict[str, Any]]:
+        rows = []
+        for key in list(self._retry):
+            row = self.store.message(key)
+            if row and row["status"] == "sending" and row["claimed_by"] == self.me:
+                rows.append(row)
+            else:  # settled meanwhile (a delivery callback), or taken over by another node
+                self._forget(key)
+        return rows
+
+    async def _reconcile_in_order(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            try:
+                await self._reconcile(row)
+            except Exception:  # one page's trouble must not keep the next from being reconciled
+                log.exception("reconciling page %s failed; trying again next round", row["id"])
+
+    async def _reconcile(self, row: dict[str, Any]) -> None:
+        if not self._take(row):
+            self._forget(row["id"])
+            return
+        inc = self.store.incident(row["incident_id"]) if row["incident_id"] else None
+        page = self._page(row, inc)
+        try:
+            found = await self.esc.pager.find_sent(page, row["created_at"] - CLOCK_SLACK_S)
+        except LookupFailed as exc:
+            self._lookup_failed(row, exc)
+            return
+        self._forget(row["id"])
+        accounted = self.store.sids_recorded_elsewhere([f.sid for f in found], row["id"])
+        left = next((f for f in found if f.sid not in accounted), None)
+        if left is not None:
+            self._found_sent(row, left)
+        elif inc is not None and inc["state"] not in PAGING_STATES:
+            self._not_needed(row, inc)
+        else:
+            await self._resend(row, page)
+
+    def _take(self, row: dict[str, Any]) -> bool:
+        renewing = row["claimed_by"] == self.me and row["claimed_at"] >= self.started_at
+        detail = None if renewing else (
+            f"reconciling on {self.me}: claimed by {row['claimed_by'] or 'an older version'} at "
+            f"{self._clock(row['claimed_at'])}, outcome never recorded")
+        with self.store.db.tx(power_safe=False):
+            return self.store.take_claim(row, self.me, time.time(), detail)
+
+    def _page(self, row: dict[str, Any], inc: dict[str, Any] | None) -> Page:
+        return Page(key=row["id"], channel=row["channel"], to=row["to_number"], body=row["body"],
+                    status_callback=self.esc.status_callback(row["id"]), drill=bool(inc and inc["drill"]),
+                    person=row["person"] or "")
+
+    # --- outcomes -----------------------------------------------------------------------------------------
+    def _found_sent(self, row: dict[str, Any], found: Found) -> None:
+        detail = f"the provider has it ({found.sid}, {found.status}): not resent"
+        if not self.store.settle_claim(row["id"], self.me, time.time(), found.status, provider_sid=found.sid,
+                                       detail=detail):
+            return  # settled by its delivery callback meanwhile: the callback's word stands
+        self._outcome(row, "found_sent", detail, log.info)
+
+    def _not_needed(self, row: dict[str, Any], inc: dict[str, Any]) -> None:
+        detail = f"the provider does not have it; not sent: the incident is {inc['state']}"
+        if self.store.settle_claim(row["id"], self.me, time.time(), "canceled", detail=detail):
+            self._outcome(row, "not_needed", detail, log.info)
+
+    async def _resend(self, row: dict[str, Any], page: Page) -> None:
+        out = await self.esc.deliver(page)
+        status, fields = self.esc.outcome(page, out)
+        if isinstance(out, SendError):
+            outcome, detail = "resend_failed", f"the provider does not have it: sent again, which failed: {out}"
+        else:
+            outcome, detail = "resent", f"the provider does not have it: sent again once ({out.sid}, {out.status})"
+        # The new message's delivery callback may get here first: it records the SID too, and its status stands.
+        self.store.settle_claim(row["id"], self.me, time.time(), status, **{**fields, "detail": detail[:500]})
+        self._outcome(row, outcome, detail, log.error if outcome == "resend_failed" else log.warning)
+
+    def _lookup_failed(self, row: dict[str, Any], exc: LookupFailed) -> None:
+        self._retry.add(row["id"])
+        n = self._failures[row["id"]] = self._failures.get(row["id"], 0) + 1
+        self.metrics.reconciled.labels("lookup_failed").inc()
+        log.warning("page %s (%s to %s) left in flight: could not ask the provider whether it left (attempt %d): "
+                    "%s; kept 'sending' on %s, asking again in %.0f s", row["id"], row["channel"],
+                    row["to_number"], n, exc, self.me, ROUND_S)
+        if n == 1 and row["incident_id"]:  # the trail says it once; the metric and the log count every try
+            self._note(row, f"could not ask the provider whether it left ({exc}); asking again every "
+                            f"{ROUND_S:g} s until it answers")
+
+    def _outcome(self, row: dict[str, Any], outcome: str, detail: str, say) -> None:
+        self.metrics.reconciled.labels(outcome).inc()
+        say("page %s (%s to %s) left in flight by %s: %s", row["id"], row["channel"], row["to_number"],
+            row["claimed_by"] or "an older version", detail)
+        if row["incident_id"]:
+            self._note(row, detail)
+            self.esc.changes.publish(row["incident_id"], "delivery")
+
+    def _note(self, row: dict[str, Any], what: str) -> None:
+        to = f"{row['to_number']} ({row['person']})" if row["person"] else row["to_number"]
+        audit(self.store, row["incident_id"], actor=ACTOR, now=time.time(),
+              note=f"{row['channel']} to {to} claimed by {row['claimed_by'] or 'an older version'} at "
+                   f"{self._clock(row['claimed_at'])}, outcome never recorded; checked by {self.me}: {what}")
+
+    def _forget(self, key: str) -> None:
+        self._retry.discard(key)
+        self._failures.pop(key, None)
+
+    def _clock(self, t: float) -> str:
+        return datetime.fromtimestamp(t, ZoneInfo(self.esc.site.site.timezone)).strftime("%H:%M:%S")

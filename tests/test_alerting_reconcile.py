@@ -1,0 +1,400 @@
+# ruff: noqa: F811 - pytest fixtures imported from other test modules are parameters here
+"""Pages left in flight ('sending') by a sender that died: reconciled with the provider, never lost and never
+sent twice.
+
+In process, on SQLite and PostgreSQL: nodes as objects on their own connections, a pager that can stall a
+send (a node alive mid-send, or one that dies there). Through real peers: `quaywatch alerting` killed with
+SIGKILL while its SMS is at the Twilio stand-in, restarted, and the stand-in's list API (checked by Prism
+against Twilio's contract) says whether the SMS had left."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from quaywatch.alerting.changes import ChangeFeed
+from quaywatch.alerting.dispatch import Dispatcher, Incoming
+from quaywatch.alerting.escalation import Escalator
+from quaywatch.alerting.metrics import Metrics
+from quaywatch.alerting.notify.dry_run import DryRunPager
+from quaywatch.alerting.notify.pager import Found, LookupFailed, Page, Sent
+from quaywatch.alerting.store import AlertStore
+from quaywatch.config.loader import load_site
+from tests.peers import wait_until
+from tests.test_alerting_paging import (  # noqa: F401 - fixtures
+    POLICE,
+    RESCUE,
+    alerting,
+    event,
+    incidents,
+    metric,
+    publish,
+    twilio,
+)
+from tests.test_alerting_store import ev, postgres, store_url  # noqa: F401 - fixtures
+
+RECONCILED = "quaywatch_alerting_inflight_reconciled_total"
+
+
+class StallingPager(DryRunPager):
+    """The dry-run pager, but a send can stall: before it leaves (`stall_before`: the request never got out)
+    or after (`stall_after`: it left, the answer never came back). A stalled send waits for `release`, or
+    forever: its node is as good as dead. Lookups can be made to fail, and are counted."""
+
+    def __init__(self, stall_before: bool = False, stall_after: bool = False):
+        super().__init__(io.StringIO())
+        self.stall_before, self.stall_after = stall_before, stall_after
+        self.release = asyncio.Event()
+        self.stalled = 0
+        self.lookups: list[Page] = []
+        self.failing_lookups = 0
+
+    async def send(self, page: Page) -> Sent:
+        if self.stall_before:
+            self.stalled += 1
+            await self.release.wait()
+        sent = await super().send(page)
+        if self.stall_after:
+            self.stalled += 1
+            await self.release.wait()
+        return sent
+
+    async def find_sent(self, page: Page, since: float) -> list[Found]:
+        self.lookups.append(page)
+        await asyncio.sleep(0)  # let a second node's reconciliation run in between, as it would
+        if self.failing_lookups:
+            self.failing_lookups -= 1
+            raise LookupFailed(f"{page.channel} to {page.to}: ConnectionError: provider unreachable")
+        return await super().find_sent(page, since)
+
+
+class Peer:
+    """One alerting node (instance id, lease) on its own connection to the shared store."""
+
+    def __init__(self, store_url: str, instance: str, pager: DryRunPager | None = None, lease_s: float = 60.0):
+        self.site = load_site("demo")
+        self.site.alerting.store_url = store_url
+        self.site.alerting.instance_id = instance
+        self.site.alerting.inflight_lease_s = lease_s  # attribute assignment skips the config's lease floor
+        self.store = AlertStore(store_url)
+        self.metrics, self.changes = Metrics(), ChangeFeed()
+        self.pager = pager or StallingPager()
+        self.dispatcher = Dispatcher(self.site, self.store, self.metrics, self.changes)
+        self.escalator = Escalator(self.site, self.store, self.pager, self.metrics, self.changes)
+
+    async def reconcile(self) -> None:
+        await self.escalator.reconciler.reconcile_once()
+
+    def reconciled(self, outcome: str) -> float:
+        return self.metrics.sample(RECONCILED, {"outcome": outcome})
+
+
+async def stall_first_page(node: Peer) -> tuple[str, asyncio.Task]:
+    """Open an incident on `node` and start its first step, stalled in the pager: police and rescue claimed."""
+    incident_id = node.dispatcher.ingest([Incoming(ev())])[0].incident_id
+    task = asyncio.create_task(node.escalator.fire(incident_id, "first page"))
+    while node.pager.stalled < 2:
+        await asyncio.sleep(0.01)
+    return incident_id, task
+
+
+def claims(store: AlertStore, incident_id: str) -> list[tuple[str, str, str]]:
+    return sorted((m["to_number"], m["status"], m["claimed_by"]) for m in store.messages_of(incident_id))
+
+
+def notes(store: AlertStore, incident_id: str) -> list[str]:
+    return [t["note"] for t in store.transitions_of(incident_id) if t["actor"] == "reconciliation"]
+
+
+def test_a_live_nodes_fresh_claims_are_left_alone_by_a_node_starting(store_url):
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, sending = await stall_first_page(a)
+        b = Peer(store_url, "alerting-b")  # starts while a is mid-send
+        await b.reconcile()
+        assert claims(b.store, incident_id) == [(POLICE, "sending", "alerting-a"), (RESCUE, "sending", "alerting-a")]
+        assert b.pager.lookups == [] and b.pager.sent == []
+        a.site.alerting.inflight_lease_s = 0.01  # however long they take:
+        await asyncio.sleep(0.02)
+        await asyncio.wait_for(a.reconcile(), 10)  # a's own round leaves its own sends in progress alone
+        assert a.pager.lookups == []
+        a.pager.release.set()
+        assert await sending
+        assert claims(a.store, incident_id) == [(POLICE, "dry-run", "alerting-a"), (RESCUE, "dry-run", "alerting-a")]
+        assert notes(a.store, incident_id) == []
+
+    asyncio.run(scenario())
+
+
+def test_a_dead_nodes_claims_are_resent_once_after_the_lease_by_one_of_two_nodes(store_url):
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, _dead = await stall_first_page(a)  # the requests never leave: a is as good as dead
+        b, c = (Peer(store_url, name, lease_s=0.5) for name in ("alerting-b", "alerting-c"))
+        await asyncio.gather(b.reconcile(), c.reconcile())
+        assert b.pager.lookups == c.pager.lookups == []  # the lease has not run out
+        await asyncio.sleep(0.6)
+        await asyncio.gather(b.reconcile(), c.reconcile())  # both sweep, both try to take over each claim
+        sent = b.pager.sent + c.pager.sent
+        assert sorted(p.to for p in sent) == [POLICE, RESCUE]  # each once, by whichever took its claim
+        assert all(p.key.startswith(f"{incident_id}:s0:l0:sms:") for p in sent)
+        assert b.reconciled("resent") + c.reconciled("resent") == 2
+        rows = b.store.messages_of(incident_id)
+        assert {r["status"] for r in rows} == {"dry-run"} and all(r["provider_sid"] for r in rows)
+        assert {r["claimed_by"] for r in rows} <= {"alerting-b", "alerting-c"}
+        trail = notes(b.store, incident_id)
+        assert len(trail) == 2 and all("claimed by alerting-a" in n and "sent again once" in n for n in trail)
+        await asyncio.gather(b.reconcile(), c.reconcile())
+        assert len(b.pager.sent + c.pager.sent) == 2  # settled: nothing more
+
+    asyncio.run(scenario())
+
+
+def test_own_claims_from_a_previous_run_are_reconciled_at_once_and_what_left_is_not_resent(store_url):
+    """a's SMS left but a died before hearing back; its restart (same instance id, same provider account)
+    finds them at the provider at once, without waiting out the lease, records their SIDs, sends nothing."""
+
+    async def scenario():
+        provider = StallingPager(stall_after=True)  # one account: the messages a sent are there to be found
+        a = Peer(store_url, "alerting-a", provider)
+        incident_id, _dead = await stall_first_page(a)
+        other = Peer(store_url, "alerting-b")
+        await other.reconcile()
+        assert other.pager.lookups == []  # another node waits out the lease
+        provider.stall_after = False
+        restarted = Peer(store_url, "alerting-a", provider)
+        await restarted.reconcile()
+        assert len(provider.lookups) == 2 and len(provider.sent) == 2  # looked up, nothing sent again
+        rows = {r["to_number"]: r for r in restarted.store.messages_of(incident_id)}
+        for number in (POLICE, RESCUE):
+            key = rows[number]["id"]
+            assert rows[number]["status"] == "dry-run"
+            assert rows[number]["provider_sid"] == DryRunPager.sid_of(Page(key, "sms", number, ""))
+            assert "not resent" in restarted.store.message_events_of(key)[-1]["detail"]
+        assert restarted.reconciled("found_sent") == 2 and restarted.reconciled("resent") == 0
+        assert all("the provider has it" in n for n in notes(restarted.store, incident_id))
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_lookup_keeps_the_claim_and_is_asked_again_next_round(store_url):
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, _dead = await stall_first_page(a)
+        restarted = Peer(store_url, "alerting-a")
+        restarted.pager.failing_lookups = 10  # the provider is down for a while
+        await restarted.reconcile()
+        await restarted.reconcile()
+        assert restarted.pager.sent == []
+        assert restarted.reconciled("lookup_failed") == 4  # two pages, two rounds
+        assert claims(restarted.store, incident_id) == [(POLICE, "sending", "alerting-a"),
+                                                        (RESCUE, "sending", "alerting-a")]
+        trail = notes(restarted.store, incident_id)
+        assert len(trail) == 2 and all("could not ask the provider" in n for n in trail)  # once per page
+        other = Peer(store_url, "alerting-b")
+        await other.reconcile()
+        assert other.pager.lookups == []  # the claims are held by a live node that is still asking
+        restarted.pager.failing_lookups = 0
+        await restarted.reconcile()
+        assert sorted(p.to for p in restarted.pager.sent) == [POLICE, RESCUE]
+        assert restarted.reconciled("resent") == 2
+        assert {r["status"] for r in restarted.store.messages_of(incident_id)} == {"dry-run"}
+
+    asyncio.run(scenario())
+
+
+def test_the_round_outlives_a_lookup_that_raises_something_unexpected(store_url):
+    class Broken(StallingPager):
+        async def find_sent(self, page: Page, since: float) -> list[Found]:
+            raise RuntimeError("a bug in a pager")
+
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, _dead = await stall_first_page(a)
+        restarted = Peer(store_url, "alerting-a", Broken())
+        stop = asyncio.Event()
+        loop = asyncio.create_task(restarted.escalator.reconciler.run(stop, period=0.05))
+        await asyncio.sleep(0.3)
+        assert not loop.done()  # still going round
+        stop.set()
+        await loop
+        assert {r["status"] for r in restarted.store.messages_of(incident_id)} == {"sending"}
+
+    asyncio.run(scenario())
+
+
+def test_a_page_whose_incident_was_acknowledged_meanwhile_is_not_sent(store_url):
+    from quaywatch.alerting.lifecycle import transition
+
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, _dead = await stall_first_page(a)
+        transition(a.store, incident_id, "acknowledged", actor="op Ann", now=time.time())
+        restarted = Peer(store_url, "alerting-a")
+        await restarted.reconcile()
+        assert len(restarted.pager.lookups) == 2 and restarted.pager.sent == []
+        assert {r["status"] for r in restarted.store.messages_of(incident_id)} == {"canceled"}
+        assert restarted.reconciled("not_needed") == 2
+        assert all("the incident is acknowledged" in n for n in notes(restarted.store, incident_id))
+
+    asyncio.run(scenario())
+
+
+def test_a_repeated_page_with_the_same_words_is_not_taken_for_the_one_that_left(tmp_path):
+    """Two claims to one number with one text (a step repeated in the next round), both left in flight; only
+    the first reached the provider. The provider record goes to the first; the second is sent."""
+
+    async def scenario():
+        url = f"sqlite:///{tmp_path}/alerts.db"
+        provider = StallingPager()
+        node = Peer(url, "alerting-b", provider, lease_s=0.2)
+        then = time.time() - 5
+        rows = [{"id": f"inc-1:s0:l{loop}:sms:{POLICE}", "incident_id": None, "direction": "out", "channel": "sms",
+                 "to_number": POLICE, "from_number": "+4520000000", "body": "DRUKNEALARM same words"}
+                for loop in (0, 1)]
+        for i, row in enumerate(rows):
+            node.store.claim_message(row, then + i, claimant="alerting-a")
+        await provider.send(Page(rows[0]["id"], "sms", POLICE, rows[0]["body"]))  # only the first left
+        await node.reconcile()
+        first, second = (node.store.message(r["id"]) for r in rows)
+        assert first["provider_sid"] == DryRunPager.sid_of(Page(rows[0]["id"], "sms", POLICE, ""))
+        assert second["provider_sid"] == DryRunPager.sid_of(Page(rows[1]["id"], "sms", POLICE, ""))
+        assert [p.key for p in provider.sent] == [rows[0]["id"], rows[1]["id"]]  # the second sent, once
+        assert node.reconciled("found_sent") == 1 and node.reconciled("resent") == 1
+
+    asyncio.run(scenario())
+
+
+def test_migration_2_gives_claims_from_before_a_claim_time(store_url, monkeypatch):
+    from quaywatch.alerting.store import db as db_module
+    from quaywatch.alerting.store.migrations import MIGRATIONS
+
+    monkeypatch.setattr(db_module, "pending", lambda current: [m for m in MIGRATIONS[:1] if m[0] > current])
+    old = AlertStore(store_url)  # a store as the previous release left it
+    old.db.run("INSERT INTO messages (id, direction, channel, to_number, from_number, body, status, created_at, "
+               "updated_at) VALUES ('k', 'out', 'sms', ?, '+4520000000', 'x', 'sending', 100.5, 100.5)", (POLICE,))
+    old.close()
+    monkeypatch.undo()
+    new = AlertStore(store_url)
+    assert new.db.migrate() == 2
+    row = new.message("k")
+    assert (row["claimed_by"], row["claimed_at"]) == (None, 100.5)
+    assert [r["id"] for r in new.stale_claims("alerting-1", time.time(), time.time() - 60)] == ["k"]
+    new.close()
+
+
+def test_the_lease_must_outlast_a_live_send():
+    from quaywatch.config import load_yaml, site_from_dict
+    from quaywatch.config.loader import SITES_DIR
+    from quaywatch.errors import ConfigError
+
+    data = load_yaml(SITES_DIR / "demo.yaml")
+    data["alerting"]["inflight_lease_s"] = 20  # Twilio's defaults: a send may take 23.5 s, a lookup 5 s more
+    with pytest.raises(ConfigError) as exc:
+        site_from_dict(data)
+    assert "inflight_lease_s: 20 s is too short" in str(exc.value)
+    data["alerting"]["inflight_lease_s"] = -1
+    with pytest.raises(ConfigError, match="inflight_lease_s"):
+        site_from_dict(data)
+    data["alerting"]["inflight_lease_s"] = 20
+    data["alerting"]["twilio"] = {"timeout_s": 2, "retries": 1, "backoff_s": 0.5}
+    assert site_from_dict(data).alerting.inflight_lease_s == 20
+
+
+# --- through real peers: `quaywatch alerting` killed mid-send, restarted ------------------------------------
+# One SMS to the police; the Twilio client waits long enough for the kill to land while the request is held.
+KILLABLE = {"alerting": {"policies": {"water": {"steps": [{"after_s": 0, "notify": ["police"], "channel": "sms"}]}},
+                         "twilio": {"timeout_s": 10, "retries": 0}}}
+
+
+def kill_while_at_twilio(svc, twilio, mosquitto) -> None:
+    """Publish one event and SIGKILL the service while its SMS request is held at the stand-in."""
+    publish(mosquitto.port, [event()])
+    wait_until(lambda: [r for r in twilio.posts("/Messages.json", answered=False) if r["form"].get("To") == POLICE],
+               what="the SMS request at the stand-in")
+    svc.kill()
+
+
+def claim_rows(svc) -> list[dict]:
+    """The store's outgoing messages, read from the SQLite file while the service is down."""
+    with sqlite3.connect(svc.dir / "alerts.db") as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM messages WHERE direction = 'out'")]
+
+
+def incident_detail(svc) -> dict:
+    inc = wait_until(lambda: incidents(svc), what="the incident")[0]
+    return httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=10).json()
+
+
+def assert_lookups_kept_twilios_contract(twilio) -> None:
+    lookups = twilio.gets("/Messages.json")
+    assert lookups, "no Messages list lookup was made"
+    for r in lookups:
+        assert "To=%2B4520000002" in r["path"] and "From=%2B4520000000" in r["path"], r["path"]
+        if r.get("upstream_status") is not None:  # answered by Prism; the injected 500s never reach it
+            assert r["upstream_status"] == 200, f"Prism refused the lookup: {r['upstream_status']} {r['response']!r}"
+    assert any(r.get("upstream_status") == 200 for r in lookups)
+
+
+def test_through_peers_a_page_that_never_reached_twilio_is_sent_once_after_a_restart(alerting, mosquitto, twilio):
+    svc = alerting(KILLABLE)
+    twilio.drop_next(1, hold_s=120)  # held, then dropped unanswered: Twilio never got it
+    kill_while_at_twilio(svc, twilio, mosquitto)
+    left = claim_rows(svc)
+    assert [(r["to_number"], r["status"], r["claimed_by"]) for r in left] == [(POLICE, "sending", "alerting-1")]
+    assert twilio.created(to=POLICE) == []
+    twilio.fail_next(1)  # and Twilio answers the first lookup after the restart with a 500
+    svc.start()
+    wait_until(lambda: twilio.created(to=POLICE), timeout=60, what="the SMS sent again", logs=svc.process.output)
+    time.sleep(2 * 2.0 + 1)  # two more reconciliation rounds: nothing else may go out
+    sent = twilio.created(to=POLICE)
+    assert len(sent) == 1, sent  # the police phone gets exactly one SMS
+    assert len(twilio.posts("/Messages.json", answered=False)) == 2  # the dropped request and the resend
+    assert_lookups_kept_twilios_contract(twilio)
+    detail = incident_detail(svc)
+    row = next(m for m in detail["messages"] if m["direction"] == "out")
+    assert row["id"] == left[0]["id"] and row["provider_sid"] == sent[0]["sid"] and row["status"] == "queued"
+    assert metric(svc, f'{RECONCILED}{{outcome="lookup_failed"}}') == 1
+    assert metric(svc, f'{RECONCILED}{{outcome="resent"}}') == 1
+    assert metric(svc, f'{RECONCILED}{{outcome="found_sent"}}') == 0
+    trail = [t["note"] for t in detail["transitions"] if t["actor"] == "reconciliation"]
+    assert len(trail) == 2 and "could not ask the provider" in trail[0], trail
+    assert "sent again once" in trail[1] and sent[0]["sid"] in trail[1], trail
+    assert "could not ask the provider whether it left (attempt 1)" in svc.process.output()
+
+
+def test_through_peers_a_page_that_reached_twilio_is_found_and_not_sent_again(alerting, mosquitto, twilio):
+    svc = alerting(KILLABLE)
+    twilio.hang_next(1, 3.0)  # Twilio creates the message; its answer comes too late for the killed sender
+    kill_while_at_twilio(svc, twilio, mosquitto)
+    assert [r["status"] for r in claim_rows(svc)] == ["sending"]
+    sent = wait_until(lambda: twilio.created(to=POLICE), what="the stand-in to create the SMS")
+    svc.start()
+    detail = wait_until(lambda: (d := incident_detail(svc)) and all(m["status"] != "sending" for m in d["messages"])
+                        and d, timeout=60, what="the claim reconciled", logs=svc.process.output)
+    time.sleep(2 * 2.0 + 1)
+    assert twilio.created(to=POLICE) == sent  # not sent again
+    assert len(twilio.posts("/Messages.json", answered=False)) == 1
+    assert_lookups_kept_twilios_contract(twilio)
+    row = next(m for m in detail["messages"] if m["direction"] == "out")
+    assert (row["provider_sid"], row["status"]) == (sent[0]["sid"], sent[0]["status"])
+    assert metric(svc, f'{RECONCILED}{{outcome="found_sent"}}') == 1
+    assert metric(svc, f'{RECONCILED}{{outcome="resent"}}') == 0
+    trail = [t["note"] for t in detail["transitions"] if t["actor"] == "reconciliation"]
+    assert len(trail) == 1 and f"the provider has it ({sent[0]['sid']}" in trail[0] and "not resent" in trail[0]
+
+
+def test_through_peers_prism_refuses_a_lookup_that_breaks_twilios_contract(twilio):
+    """The contract check behind the stand-in's list API is live: a page size Twilio does not allow is refused
+    (so the lookups the tests above saw accepted were checked, not waved through)."""
+    base = f"{twilio.url}/2010-04-01/Accounts/AC{'0123456789abcdef' * 2}/Messages.json"
+    auth = (f"AC{'0123456789abcdef' * 2}", "token")
+    assert httpx.get(base, params={"To": POLICE, "PageSize": 50}, auth=auth, timeout=30).status_code == 200
+    refused = httpx.get(base, params={"To": POLICE, "PageSize": 0}, auth=auth, timeout=30)
+    assert 400 <= refused.status_code < 500, refused.text
