@@ -160,7 +160,8 @@ class AlertingConfig(BaseModel):
         default=60.0, gt=0, le=3600,
         description="a page still 'sending' this long after its claim has lost its sender (a node that died "
         "mid-send): any node asks Twilio whether it left and sends it again once if not. A node's own "
-        "claims from before its restart are reconciled at once. Must exceed twice twilio's longest send",
+        "claims from before its restart are reconciled at once. Must exceed twice the longest a live node holds a "
+        "claim: twilio.timeout_s x (retries + 2) plus the backoff",
     )
     unknown_sender_limit: int = Field(default=3, ge=0, description="replies answered per unknown number per hour")
     place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")
