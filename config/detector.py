@@ -80,6 +80,11 @@ class DetectorTuning(BaseModel):
     in_water_confirm_s: float = Field(
         default=0.6, gt=0, description="a warm body must persist in the water this long to raise person_in_water, s"
     )
+    in_water_onset_s: float = Field(
+        default=8.0, gt=0,
+        description="something on the water this long without once looking like a person (a duck, a buoy) never "
+                    "raises person_in_water later; a person in the water looks like one within seconds, s",
+    )
     incident_memory_s: float = Field(
         default=60.0, gt=0,
         description="after an alert, the same place stays one incident for this long since last seen (no duplicates), s",

@@ -11,7 +11,8 @@
 - person_in_water: a warm body in the water with no crossing seen, after `in_water_confirm_s`, unless it
   is too big or too tall (boat, someone standing behind the line), too fast (boat, gull), too low or
   flat (duck), too faint (ripple, glint), too cool (radiometric °C; 8-bit: relative to the people seen),
-  too hot (engine), or it mirrors a person standing right next to it on land (reflection).
+  too hot (engine), or it mirrors a person standing right next to it on land (reflection); and never for
+  something that was on the water `in_water_onset_s` without once looking like a person.
 - One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
   only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again; a crossing from
   land is always a new person (two people can fall in at the same spot).
@@ -217,8 +218,15 @@ class AlertRules:
             conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.25 * min(1.0, tr.hits / 4)
             return self._alert("water_entry", tr, ctx, conf, handoff.frame_index)
         body_now = self._body_like(tr, e, ctx, land_people, strict=True)
-        tr.body_frames += body_now
         first = tr.first_water_t if tr.first_water_t is not None else tr.born_t
+        if tr.body_frames == 0 and ctx.t - first > self.tuning.in_water_onset_s:
+            # On the water this long and never once like a person: a duck, a buoy, flotsam. It does not turn
+            # into one later when the AGC or the light on it changes (a person in the water looks like one as
+            # soon as he is in view, or once the splash settles). Kept through a dive: the record carries over.
+            tr.not_a_person = True
+        tr.body_frames += body_now
+        if tr.not_a_person:
+            return None
         if not body_now or ctx.t - first < self.tuning.in_water_confirm_s:
             return None
         frames = ctx.frame_index - tr.born_frame + 1

@@ -44,6 +44,7 @@ class TrackState:
         "last_frame",
         "last_t",
         "misses",
+        "not_a_person",
         "peak",
         "peak_raw",
         "start_centroid",
@@ -82,6 +83,7 @@ class TrackState:
         self.water_peak = 0.0  # warmest seen on the water side
         self.exit_peak = 0.0  # warmest seen since it last stood on the land side
         self.body_frames = 0  # frames on the water side that looked like a person in the water
+        self.not_a_person = False  # long on the water without once looking like a person (rules.py)
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
 

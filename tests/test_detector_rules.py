@@ -163,3 +163,17 @@ def test_a_track_reborn_where_a_water_track_was_lost_keeps_that_record():
     assert kinds(dets_there) == kinds(dets_elsewhere) == ["person_in_water"]
     assert dets_elsewhere[0].t <= 5.5 + 1.5
     assert dets_there[0].t >= dets_elsewhere[0].t + 1.0
+
+
+def test_something_long_on_the_water_that_never_looked_like_a_person_does_not_turn_into_one():
+    """A buoy or a duck tracked on the water for longer than `in_water_onset_s` without once looking like a
+    person does not raise person_in_water when it later reads head-warm (the AGC or the light on it changed);
+    the same head-warm body appearing there fresh does."""
+    cool = Thing(lambda t: (42, 60) if t < 10.0 else None, (5, 5), 18.0)
+    warm_later = Thing(lambda t: (42, 60) if t >= 10.0 else None, (5, 5), 29.0)
+    # 15 s head-warm after 10 s cool: long enough for 'looked like a person most of the time' to hold on its own
+    dets, _ = run(Scene([cool, warm_later], seconds=25.0), 16)
+    assert "person_in_water" not in kinds(dets)
+    fresh, _ = run(Scene([warm_later], seconds=14.0), 16)
+    assert kinds(fresh) == ["person_in_water"]
+    assert 10.0 <= fresh[0].t <= 11.5
