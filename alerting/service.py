@@ -85,16 +85,25 @@ class AlertingService:
             log.error("first page failed: %r", task.exception(), exc_info=task.exception())
 
     async def delivery_status(self, key: str, status: str, error_code: str | None, sid: str | None) -> None:
+        """A Twilio status callback. Keyed by our idempotency key (`?m=` in the callback URL), so it finds its
+        message even when it arrives before the send's own answer (and the SID) is recorded: the row is claimed
+        before the request leaves. Without a key, by the SID. The status is recorded only if it moves the
+        message forward (a late 'queued' or 'sent' never overwrites 'delivered'); message_events keeps it."""
         msg = self.store.message(key) if key else None
+        if msg is None and sid:
+            msg = self.store.message_by_sid(sid)
         if msg is None:
             log.warning("status callback for unknown message %r (sid %s): %s", key, sid, status)
             return
-        self.store.update_message(key, time.time(), status, provider_sid=sid, error_code=error_code)
+        self.store.update_message(msg["id"], time.time(), status, provider_sid=sid, error_code=error_code)
         self.metrics.delivery.labels(status).inc()
         if msg["incident_id"]:
             self.changes.publish(msg["incident_id"], "delivery")
-        if status in ("failed", "undelivered") and error_code and error_code.isdigit() \
-                and int(error_code) in TRANSIENT_TWILIO_CODES:
+        # Resent only while this failure is the message's word: not after a delivery was confirmed. (A webhook
+        # retry of the same failure resends nothing new: the redelivery's key is claimed once.)
+        current = self.store.message(msg["id"])
+        if current and current["status"] == status and status in ("failed", "undelivered") and error_code \
+                and error_code.isdigit() and int(error_code) in TRANSIENT_TWILIO_CODES:
             await self.escalator.redeliver({**msg, "status": status})
 
     def act(self, incident_id: str, to: str, actor: str, note: str | None = None,

@@ -17,6 +17,7 @@ from quaywatch.alerting.escalation import Escalator
 from quaywatch.alerting.lifecycle import LifecycleError, transition
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
+from quaywatch.alerting.notify.pager import Page, Sent
 from quaywatch.alerting.replies import Replies
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.loader import load_site
@@ -231,3 +232,81 @@ def test_sqlite_wal_is_checkpointed_off_the_writers_path(tmp_path):
     probe.close()
     n.store.close()
     assert not n.store.db._checkpointer._thread.is_alive()
+
+
+class CallbackFirstPager(DryRunPager):
+    """The dry-run pager, but Twilio is quick: each page's status callbacks (`early`, per number) reach the
+    service while the send's own answer ('queued') is still on its way back, i.e. before it is recorded."""
+
+    def __init__(self, early: dict[str, list[tuple[str, str | None]]]):
+        super().__init__(io.StringIO())
+        self.early = early
+        self.service = None
+
+    async def send(self, page: Page) -> Sent:
+        await super().send(page)
+        for status, error_code in self.early.get(page.to, []):
+            await self.service.delivery_status(page.key, status, error_code, self.sid_of(page))
+        return Sent(sid=self.sid_of(page), status="queued", attempts=1)
+
+
+def test_a_delivery_callback_before_the_send_is_recorded_is_not_overwritten(store_url):
+    """Twilio's callback can beat the recording of the send's own answer: the message's status only ever moves
+    forward in Twilio's lifecycle, every status is kept in message_events as received, and the step counts
+    as delivered (no escalation for want of a confirmation)."""
+    from quaywatch.alerting.service import AlertingService
+
+    police, rescue = "+4520000002", "+4520000003"
+    pager = CallbackFirstPager({police: [("delivered", None)], rescue: [("sent", None)]})
+    svc = AlertingService(site(store_url), dry_run=True, pager=pager)
+    pager.service = svc
+    incident_id = svc.dispatcher.ingest([Incoming(ev())])[0].incident_id
+    asyncio.run(svc.escalator.fire(incident_id, "first page"))
+    rows = {m["to_number"]: m for m in svc.store.messages_of(incident_id)}
+    assert (rows[police]["status"], rows[police]["provider_sid"]) == ("delivered", DryRunPager.sid_of(
+        Page(rows[police]["id"], "sms", police, "")))
+    assert rows[rescue]["status"] == "sent" and rows[rescue]["attempts"] == 1  # 'queued' came later: kept 'sent'
+    assert [e["status"] for e in svc.store.message_events_of(rows[police]["id"])] == ["sending", "delivered", "queued"]
+    assert [e["status"] for e in svc.store.message_events_of(rows[rescue]["id"])] == ["sending", "sent", "queued"]
+    # Late and out of order: rescue's 'delivered', then a webhook retry of its 'sent'; police's duplicate 'sent'.
+    key = rows[rescue]["id"]
+    asyncio.run(svc.delivery_status(key, "delivered", None, rows[rescue]["provider_sid"]))
+    asyncio.run(svc.delivery_status(key, "sent", None, rows[rescue]["provider_sid"]))
+    asyncio.run(svc.delivery_status(rows[police]["id"], "sent", None, rows[police]["provider_sid"]))
+    assert [svc.store.message(m["id"])["status"] for m in rows.values()] == ["delivered", "delivered"]
+    assert [e["status"] for e in svc.store.message_events_of(key)] == ["sending", "sent", "queued", "delivered", "sent"]
+    assert svc.metrics.sample("quaywatch_alerting_delivery_status_total", {"status": "sent"}) == 3
+    # A carrier hiccup (30008) reported after the delivery was confirmed is kept in the trail, not resent.
+    asyncio.run(svc.delivery_status(rows[police]["id"], "undelivered", "30008", rows[police]["provider_sid"]))
+    assert svc.store.message(rows[police]["id"])["status"] == "delivered" and len(pager.sent) == 2
+    assert svc.store.message_events_of(rows[police]["id"])[-1]["detail"] == "arrived after delivered: recorded status kept"
+    # Both confirmed: the delivery check does not escalate.
+    inc = svc.store.incident(incident_id)
+    asyncio.run(svc.escalator._check_delivery(inc, time.time()))
+    assert len(pager.sent) == 2 and svc.store.incident(incident_id)["delivery_check_at"] is None
+    # A callback without our key in its URL is matched by the SID.
+    asyncio.run(svc.delivery_status("", "read", None, rows[police]["provider_sid"]))
+    assert svc.store.message(rows[police]["id"])["status"] == "read"
+    svc.store.close()
+
+
+def test_message_status_only_moves_forward_for_calls_and_sms(store_url):
+    store = AlertStore(store_url)
+    now = time.time()
+    for key, channel in (("call", "voice"), ("sms", "sms")):
+        store.claim_message({"id": key, "incident_id": None, "direction": "out", "channel": channel,
+                             "to_number": "+4520000002", "from_number": "+4520000000", "body": "x"}, now)
+
+    def feed(key, *statuses):
+        return [store.update_message(key, now, s, provider_sid="SID" + key) for s in statuses]
+
+    taken = feed("call", "ringing", "queued", "completed", "in-progress", "ringing", "busy")
+    assert store.message("call")["status"] == "completed"
+    assert taken == [True, False, True, False, False, False]
+    # Twilio's own 'sending' never turns a recorded message back into one that looks in flight (our claim).
+    taken = feed("sms", "queued", "sending", "accepted", "sent", "queued", "undelivered", "sent")
+    assert (store.message("sms")["status"], store.message("sms")["provider_sid"]) == ("undelivered", "SIDsms")
+    assert taken == [True, False, False, True, False, True, False]
+    assert [e["status"] for e in store.message_events_of("sms")] == \
+        ["sending", "queued", "sending", "accepted", "sent", "queued", "undelivered", "sent"]
+    store.close()

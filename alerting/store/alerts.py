@@ -19,6 +19,32 @@ from quaywatch.alerting.store.db import Database
 OPEN_STATES = ("new", "paged", "acknowledged")
 PAGING_STATES = ("new", "paged")
 
+# How far along its life an outgoing message's status is. A status is recorded only when it ranks above the one
+# recorded: the send's own answer ('queued') can reach the store after Twilio's status callback ('delivered'),
+# and callbacks themselves arrive out of order or twice. SMS: accepted/scheduled/queued -> sent -> a final
+# status; calls: queued/initiated -> ringing -> in-progress -> a final status. A confirmed delivery outranks a
+# failure (a late delivery receipt is the truth), and WhatsApp-style 'read' outranks that. 'sending' is our
+# own claim (the page is in flight, alerting/reconcile.py) and also a Twilio status; as the lowest rank it is
+# never written over anything, so a recorded message never looks in flight again. Statuses not listed here
+# rank with 'queued'. Every status still goes into message_events as received.
+STATUS_RANK: dict[str, int] = {
+    "sending": 0, "unknown": 0,
+    "accepted": 1, "scheduled": 1, "queued": 1, "initiated": 1,
+    "sent": 2, "ringing": 2,
+    "in-progress": 3,
+    "failed": 4, "undelivered": 4, "canceled": 4, "busy": 4, "no-answer": 4, "expired": 4,
+    "partially_delivered": 4,
+    "delivered": 5, "completed": 5, "dry-run": 5,
+    "read": 6,
+}
+DEFAULT_RANK = STATUS_RANK["queued"]
+_RANK_SQL = "CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATUS_RANK.items()) + \
+    f" ELSE {DEFAULT_RANK} END"
+
+
+def status_rank(status: str) -> int:
+    return STATUS_RANK.get(status, DEFAULT_RANK)
+
 
 class AlertStore:
     def __init__(self, url: str):
@@ -134,13 +160,24 @@ class AlertStore:
         return claimed
 
     def update_message(self, message_id: str, now: float, status: str, *, provider_sid: str | None = None,
-                       error_code: str | None = None, attempts: int | None = None, detail: str | None = None) -> None:
-        self.db.run(
-            "UPDATE messages SET status = ?, updated_at = ?, provider_sid = COALESCE(?, provider_sid), "
-            "error_code = COALESCE(?, error_code), attempts = COALESCE(?, attempts) WHERE id = ?",
-            (status, now, provider_sid, error_code, attempts, message_id),
-        )
-        self.add_message_event(message_id, now, status, error_code, detail)
+                       error_code: str | None = None, attempts: int | None = None, detail: str | None = None) -> bool:
+        """Record a status of an outgoing message (the send's answer, a delivery callback). The status (and its
+        error code) is taken only if it is further along than the one recorded (STATUS_RANK); the SID and the
+        attempts are taken either way, and message_events gets the status as received. True if it was taken."""
+        with self.db.tx():  # joins the caller's transaction when there is one
+            taken = bool(self.db.run(
+                f"UPDATE messages SET status = ?, error_code = COALESCE(?, error_code) "
+                f"WHERE id = ? AND {_RANK_SQL} < ?",
+                (status, error_code, message_id, status_rank(status)),
+            ))
+            self.db.run("UPDATE messages SET updated_at = ?, provider_sid = COALESCE(?, provider_sid), "
+                        "attempts = COALESCE(?, attempts) WHERE id = ?", (now, provider_sid, attempts, message_id))
+            if not taken and detail is None:
+                row = self.message(message_id)
+                if row is not None and row["status"] != status:
+                    detail = f"arrived after {row['status']}: recorded status kept"
+            self.add_message_event(message_id, now, status, error_code, detail)
+        return taken
 
     def add_message_event(self, message_id: str, at: float, status: str, error_code: str | None = None,
                           detail: str | None = None) -> None:
@@ -149,6 +186,10 @@ class AlertStore:
 
     def message(self, message_id: str) -> dict[str, Any] | None:
         return self.db.one("SELECT * FROM messages WHERE id = ?", (message_id,))
+
+    def message_by_sid(self, sid: str) -> dict[str, Any] | None:
+        return self.db.one("SELECT * FROM messages WHERE provider_sid = ? AND direction = 'out' "
+                           "ORDER BY created_at DESC", (sid,))
 
     def messages_of_step(self, incident_id: str, step: int, loop: int) -> list[dict[str, Any]]:
         return self.db.all("SELECT * FROM messages WHERE incident_id = ? AND direction = 'out' AND step = ? "
