@@ -214,7 +214,10 @@ class AlertRules:
             return None
         handoff = self._handoff(tr, ctx)
         warm_enough = handoff is not None and tr.peak >= WARM_AS_LAND * handoff.land_peak
-        if warm_enough and tr.hits >= 2 and self._body_like(tr, e, ctx, land_people, strict=False):
+        # As warm as that walker was, the warmth that matters (as for a crossing): a faint, well-wrapped person
+        # leaves a head fainter than head_min_sigma, and the absolute floor is halved as for a crossing.
+        if warm_enough and tr.hits >= 2 and self._body_like(tr, e, ctx, land_people, strict=False,
+                                                            min_sigma=0.5 * self.tuning.head_min_sigma):
             conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.25 * min(1.0, tr.hits / 4)
             return self._alert("water_entry", tr, ctx, conf, handoff.frame_index)
         body_now = self._body_like(tr, e, ctx, land_people, strict=True)
@@ -239,8 +242,9 @@ class AlertRules:
         )
         return self._alert("person_in_water", tr, ctx, conf, tr.born_frame)
 
-    def _body_like(self, tr, e, ctx, land_people, strict: bool) -> bool:
-        """Could this water track be a person: size, speed, warmth, not a reflection of someone on land."""
+    def _body_like(self, tr, e, ctx, land_people, strict: bool, min_sigma: float | None = None) -> bool:
+        """Could this water track be a person: size, speed, warmth, not a reflection of someone on land.
+        `min_sigma`: the warmth floor when the warmth was already judged against the person seen on land."""
         tun = self.tuning
         side = float(max(tr.box[2], tr.box[3]))
         if side > tun.water_max_size * e:  # boat, or a big warm patch
@@ -256,7 +260,7 @@ class AlertRules:
         speed = max(net, math.hypot(*tr.velocity) * 0.5) / e
         if tr.hits >= 3 and speed > tun.water_max_speed:  # boat, gull
             return False
-        if tr.peak < tun.head_min_sigma:  # faint: a glint, a reflection of a lamp, a ripple
+        if tr.peak < (tun.head_min_sigma if min_sigma is None else min_sigma):  # faint: a glint, a lamp's reflection
             return False
         if ctx.radiometric:
             if not (tun.head_min_c <= tr.peak_raw <= tun.hot_max_c):
@@ -331,7 +335,9 @@ class AlertRules:
             if body and warm:
                 conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.1
                 return self._alert("water_entry", tr, ctx, conf, handoff.frame_index, t=ctx.t)
-        if tr.land_person_t is not None and ctx.t - tr.land_person_t <= 1.0:
+        # a person on land up to a second before it was last seen (judged from then: at 2 fps losing a track
+        # takes longer than that)
+        if tr.land_person_t is not None and tr.last_t - tr.land_person_t <= 1.0:
             e = float(self.geo.person_height(tr.anchor[1]))
             d = float(self.geo.water_distance(tr.anchor[None])[0])
             if abs(d) <= (self.tuning.edge_margin + 0.6) * e:

@@ -177,3 +177,20 @@ def test_something_long_on_the_water_that_never_looked_like_a_person_does_not_tu
     fresh, _ = run(Scene([warm_later], seconds=14.0), 16)
     assert kinds(fresh) == ["person_in_water"]
     assert 10.0 <= fresh[0].t <= 11.5
+
+
+@pytest.mark.parametrize("fps", [9.0, 2.0])
+def test_fall_that_splits_and_goes_under_alerts_at_low_frame_rates_too(fps):
+    """A walker who falls in and is hidden by the splash: he is lost at the edge and a body shows next to that
+    spot. At 2 fps the tracker only gives up on him a second after he was last seen; the hand-off must still
+    count him as someone who was standing on the quay."""
+    from quaywatch.detector import Detector
+    from tests.test_detector_scene import camera, render
+
+    walker = Thing(lambda t: (LINE_X + 6 + 12.0 * max(0.0, 2.0 - t), 60) if t < 3.0 else None, (8, 24), 30.0)
+    head = Thing(lambda t: (LINE_X - 16 + np.sin(3 * t), 70) if 4.2 <= t < 6.0 else None, (6, 6), 30.0)
+    step = round(9.0 / fps)
+    det = Detector(camera(), 9.0 / step, (120, 160))  # "2 fps": every 4th frame of 9, 2.25 fps
+    frames = list(render(Scene([walker, head], seconds=8.0), 8))[::step]
+    dets = [d for t, f in frames for d in det.process(f, t).detections]
+    assert kinds(dets) == ["water_entry"], (fps, [(d.kind, round(d.t, 2)) for d in dets])
