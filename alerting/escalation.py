@@ -31,7 +31,7 @@ from quaywatch.config.site import Site
 log = logging.getLogger(__name__)
 
 CONFIRMED = ("delivered", "read", "completed", "dry-run")  # dry-run: nothing will ever call back
-FAILED = ("failed", "undelivered", "busy", "no-answer", "canceled")
+FAILED = ("failed", "undelivered", "busy", "no-answer", "canceled", "expired")  # expired: too old to send
 
 
 class Escalator:
@@ -195,7 +195,10 @@ class Escalator:
         now = time.time()
         nxt = self.after(policy, target)
         next_due = now + nxt[1] if nxt else None
-        if nxt and pages and all(r is False for r in results):
+        # Pages claimed before (a previous run) count by what became of them: expired ones (too old to send,
+        # alerting/reconcile.py) or ones that failed are as lost as a send that failed now.
+        lost = [r is False or (r is None and self._lost(p.key)) for p, r in zip(pages, results, strict=True)]
+        if nxt and pages and all(lost):
             next_due = now  # every page of this step failed for good: don't wait out the delay
         check = now + self.cfg.delivery_timeout_s if nxt else None
         with self.store.db.tx(power_safe=False):
@@ -205,13 +208,32 @@ class Escalator:
             if current and current["state"] == "new":  # an acknowledgement may have overtaken the first page
                 transition(self.store, incident_id, "paged", actor="escalation", now=now)
             sent = sum(1 for r in results if r)
+            before = sum(1 for r in results if r is None)
+            gone = sum(1 for r, lo in zip(results, lost, strict=True) if r is None and lo)
             audit(self.store, incident_id, actor="escalation", now=now,
                   note=f"step {target[0] + 1}/{len(policy.steps)} round {target[1] + 1} ({reason}): {step.channel} "
                        f"to {', '.join(step.notify)}: {sent} sent, {sum(1 for r in results if r is False)} failed, "
-                       f"{sum(1 for r in results if r is None)} already sent before")
+                       f"{before} already sent before" + (f" ({gone} of them not delivered)" if gone else ""))
         self.metrics.escalations.labels(reason).inc()
         self.changes.publish(incident_id, "paged" if target == (0, 0) else "escalated")
         return True
+
+    def _lost(self, key: str) -> bool:
+        msg = self.store.message(key)
+        return msg is not None and msg["status"] in FAILED
+
+    def page_lost(self, msg: dict[str, Any]) -> None:
+        """A page that will never be delivered (expired: too old to send again). If it belongs to its incident's
+        current step, that step's delivery is checked now rather than `delivery_timeout_s` after it was sent,
+        so the escalation moves on at once, as for a step whose pages were not delivered. A page of a step not
+        yet reached counts when that step is fired (`_fire`); one of a step already passed no longer matters."""
+        if not msg["incident_id"] or msg["step"] is None:
+            return
+        inc = self.store.incident(msg["incident_id"])
+        policy = self.policy_for(inc) if inc else None
+        if inc is None or policy is None or self.after(policy, (msg["step"], msg["loop"])) is None:
+            return  # nothing left to escalate to
+        self.store.check_delivery_now(inc["id"], (msg["step"], msg["loop"]), time.time())
 
     async def tick(self) -> None:
         """One pass over due incidents: steps whose delay ran out, pages whose delivery is unconfirmed."""
@@ -232,9 +254,11 @@ class Escalator:
         if not unconfirmed:
             self.store.clear_delivery_check(inc["id"])
             return
+        early = inc["step_sent_at"] is not None and now < inc["step_sent_at"] + self.cfg.delivery_timeout_s
+        why = "not delivered" if early else f"no delivery confirmation within {self.cfg.delivery_timeout_s:g}s"
         audit(self.store, inc["id"], actor="escalation", now=now,
-              note=f"no delivery confirmation within {self.cfg.delivery_timeout_s:g}s for "
-                   + ", ".join(f"{m['to_number']} ({m['status']})" for m in unconfirmed) + ": escalating")
+              note=f"{why} for " + ", ".join(f"{m['to_number']} ({m['status']})" for m in unconfirmed)
+                   + ": escalating")
         self.store.escalate_now(inc["id"], now)
         await self.fire(inc["id"], "undelivered")
 

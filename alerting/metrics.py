@@ -32,6 +32,7 @@ class Metrics:
             "quaywatch_alerting_inflight_reconciled_total",
             "Pages left 'sending' by a sender that died, checked with the provider: found_sent (it had left; "
             "not resent), resent, resend_failed, not_needed (not sent, the incident no longer pages), "
+            "too_old (not sent, claimed longer ago than twilio.validity_period_s: expired), "
             "lookup_failed (the provider could not be asked; tried again next round)", ["outcome"], registry=r)
         self.latency = Histogram(
             "quaywatch_alerting_event_to_request_seconds", "Event received -> Twilio request sent",

@@ -15,6 +15,8 @@ whether the page was created after its claim:
   - it was: its SID and status are recorded; nothing is sent                           -> found_sent
   - it was not: it is sent once more, same key and status callback                    -> resent / resend_failed
     unless its incident no longer pages (acknowledged, closed): recorded canceled     -> not_needed
+    or it was claimed longer ago than an SMS may wait (twilio.validity_period_s; calls
+    too): recorded expired, and the escalation moves on as for a page not delivered   -> too_old
   - the provider could not be asked: the claim stays 'sending' with this node, which
     asks again next round; should this node die too, another takes over after the lease -> lookup_failed
 Every outcome is counted (quaywatch_alerting_inflight_reconciled_total) and noted in the incident's trail.
@@ -60,6 +62,12 @@ class Reconciler:
     @property
     def lease_s(self) -> float:
         return self.esc.cfg.inflight_lease_s
+
+    @property
+    def max_age_s(self) -> float:
+        """A page claimed longer ago than this is not sent any more: Twilio itself would drop an SMS that waited
+        so long (its validity period), and a call that late is as stale. Its step is then escalated past."""
+        return self.esc.cfg.twilio.validity_period_s
 
     async def run(self, stop: asyncio.Event, period: float = ROUND_S) -> None:
         while not stop.is_set():
@@ -121,6 +129,8 @@ class Reconciler:
             self._found_sent(row, left)
         elif inc is not None and inc["state"] not in PAGING_STATES:
             self._not_needed(row, inc)
+        elif time.time() - row["created_at"] > self.max_age_s:
+            self._too_old(row)
         else:
             await self._resend(row, page)
 
@@ -149,6 +159,14 @@ class Reconciler:
         detail = f"the provider does not have it; not sent: the incident is {inc['state']}"
         if self.store.settle_claim(row["id"], self.me, time.time(), "canceled", detail=detail):
             self._outcome(row, "not_needed", detail, log.info)
+
+    def _too_old(self, row: dict[str, Any]) -> None:
+        age = time.time() - row["created_at"]
+        detail = (f"the provider does not have it; not sent: claimed {_duration(age)} ago, past the "
+                  f"{self.max_age_s:g} s validity period (twilio.validity_period_s): expired")
+        if self.store.settle_claim(row["id"], self.me, time.time(), "expired", detail=detail):
+            self._outcome(row, "too_old", detail, log.error)
+            self.esc.page_lost(row)
 
     async def _resend(self, row: dict[str, Any], page: Page) -> None:
         out = await self.esc.deliver(page)
@@ -192,3 +210,9 @@ class Reconciler:
 
     def _clock(self, t: float) -> str:
         return datetime.fromtimestamp(t, ZoneInfo(self.esc.site.site.timezone)).strftime("%H:%M:%S")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s" if seconds >= 60 else f"{seconds:.0f} s"

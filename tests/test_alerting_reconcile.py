@@ -398,3 +398,63 @@ def test_through_peers_prism_refuses_a_lookup_that_breaks_twilios_contract(twili
     assert httpx.get(base, params={"To": POLICE, "PageSize": 50}, auth=auth, timeout=30).status_code == 200
     refused = httpx.get(base, params={"To": POLICE, "PageSize": 0}, auth=auth, timeout=30)
     assert 400 <= refused.status_code < 500, refused.text
+
+
+# --- pages too old to send: past the SMS validity period (twilio.validity_period_s) ---------------------------
+def age(store: AlertStore, seconds: float) -> None:
+    """As if the claims (and their claimant's death) were `seconds` older: a node down for that long."""
+    store.db.run("UPDATE messages SET created_at = created_at - ?, claimed_at = claimed_at - ? "
+                 "WHERE status = 'sending'", (seconds, seconds))
+
+
+@pytest.mark.parametrize("escalation_first", [True, False], ids=["escalation-first", "reconciliation-first"])
+def test_a_page_left_in_flight_for_hours_is_not_resent_and_the_escalation_moves_on(store_url, escalation_first):
+    """The first SMS step was claimed and never left; its node comes back three hours later, the incident still
+    paging. The SMS is not sent now: recorded expired, audited, counted too_old; the next step (voice calls)
+    goes out at once, as for a step not delivered, whichever of the two loops gets there first."""
+
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, _dead = await stall_first_page(a)
+        age(a.store, 3 * 3600)
+        restarted = Peer(store_url, "alerting-a")
+        if escalation_first:  # the due first step: claimed before, so nothing is sent; the step is advanced
+            await restarted.escalator.tick()
+            assert restarted.store.incident(incident_id)["step"] == 0
+        await restarted.reconcile()
+        for _ in range(3):
+            await restarted.escalator.tick()
+        assert len(restarted.pager.lookups) == 2  # asked first: had it left, its SID would be recorded instead
+        assert [(p.channel, p.to) for p in restarted.pager.sent] == [("voice", POLICE), ("voice", RESCUE)]
+        rows = [m for m in restarted.store.messages_of(incident_id) if m["channel"] == "sms"]
+        assert sorted((m["to_number"], m["status"], m["claimed_by"]) for m in rows) == \
+            [(POLICE, "expired", "alerting-a"), (RESCUE, "expired", "alerting-a")]
+        for m in rows:
+            last = restarted.store.message_events_of(m["id"])[-1]
+            assert last["status"] == "expired" and "validity period" in last["detail"]
+        assert restarted.reconciled("too_old") == 2 and restarted.reconciled("resent") == 0
+        trail = notes(restarted.store, incident_id)
+        assert len(trail) == 2 and all("not sent" in n and "600 s validity period" in n for n in trail), trail
+        inc = restarted.store.incident(incident_id)
+        assert (inc["step"], inc["state"]) == (1, "paged")
+
+    asyncio.run(scenario())
+
+
+def test_calls_have_the_same_cutoff_and_younger_pages_are_still_resent(tmp_path):
+    async def scenario():
+        node = Peer(f"sqlite:///{tmp_path}/alerts.db", "alerting-b", lease_s=0.2)
+        validity = node.site.alerting.twilio.validity_period_s
+        now = time.time()
+        for key, channel, old in (("old-sms", "sms", validity + 5), ("old-call", "voice", validity + 5),
+                                  ("young-call", "voice", validity - 60)):
+            node.store.claim_message({"id": key, "incident_id": None, "direction": "out", "channel": channel,
+                                      "to_number": POLICE, "from_number": "+4520000000", "body": key},
+                                     now - old, claimant="alerting-a")
+        await node.reconcile()
+        assert {k: node.store.message(k)["status"] for k in ("old-sms", "old-call", "young-call")} == \
+            {"old-sms": "expired", "old-call": "expired", "young-call": "dry-run"}
+        assert [p.key for p in node.pager.sent] == ["young-call"]
+        assert node.reconciled("too_old") == 2 and node.reconciled("resent") == 1
+
+    asyncio.run(scenario())

@@ -130,6 +130,12 @@ class AlertStore:
     def escalate_now(self, incident_id: str, now: float) -> None:
         self.db.run("UPDATE incidents SET next_due_at = ?, delivery_check_at = NULL WHERE id = ?", (now, incident_id))
 
+    def check_delivery_now(self, incident_id: str, at: tuple[int, int], now: float) -> bool:
+        """Have the delivery of step `at` checked at once, if the incident still pages and is at that step."""
+        return bool(self.db.run(
+            "UPDATE incidents SET delivery_check_at = ? WHERE id = ? AND step = ? AND loop = ? AND state IN (?, ?)",
+            (now, incident_id, at[0], at[1], *PAGING_STATES)))
+
     def clear_delivery_check(self, incident_id: str) -> None:
         self.db.run("UPDATE incidents SET delivery_check_at = NULL WHERE id = ?", (incident_id,))
 
