@@ -1,7 +1,8 @@
 """From valid events to incidents: deduplicate, group, open.
 
 Several cameras seeing one incident within the grouping window page once: the first event opens the
-incident and is paged at once (never held back to wait for more); later events in the window join it,
+incident and is paged at once by the caller (never held back to wait for more; the escalation loop pages it
+only as a fallback, FIRST_PAGE_GRACE_S after the commit); later events in the window join it,
 and every later step of its escalation names all its cameras. Camera trouble (offline, failed
 self-test) is its own incident per camera and goes to the control room; `camera_online` resolves it.
 """
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 WATER_KINDS = ("water_entry", "person_in_water")
 CAMERA_TROUBLE = ("camera_offline", "self_test_failed")
+# A new incident's first page is sent by whoever committed it (AlertingService.handle_batch), at once and
+# carrying the event's receive time. The escalation loop, which sends whatever is due, takes it over only if
+# that fire has not happened this long after the commit (it failed, or the process died in between): so the
+# loop never sends, between the commit and the fire, a first page the latency metric would then miss.
+FIRST_PAGE_GRACE_S = 2.0
 
 
 @dataclass
@@ -152,7 +158,7 @@ class Dispatcher:
             "id": incident_id, "site": ev["site"], "category": category, "kind": ev["kind"], "drill": int(drill),
             "state": "new", "cameras": ev["camera"], "first_time": t, "opened_at": now, "updated_at": now,
             "lat": loc.get("lat"), "lon": loc.get("lon"), "ack_code": self._ack_code(),
-            "step": -1, "loop": 0, "next_due_at": now,
+            "step": -1, "loop": 0, "next_due_at": now + FIRST_PAGE_GRACE_S,  # the fire advances it at once
         })
         self.store.add_transition(incident_id, now, None, "new", "intake",
                                   f"{ev['kind']} on {ev['camera']} (event {ev['event_id']})"

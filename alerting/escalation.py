@@ -242,6 +242,10 @@ class Escalator:
             if inc["id"] in self._busy:
                 continue
             if inc["next_due_at"] is not None and inc["next_due_at"] <= now:
+                if inc["step"] < 0:  # its first fire (handle_batch, at once after the commit) never happened
+                    log.warning("incident %s: first page not sent %.1f s after it was opened (its fire failed, or "
+                                "the process stopped in between): sent by the escalation loop",
+                                inc["id"], now - inc["opened_at"])
                 await self.fire(inc["id"], "first page" if inc["step"] < 0 else "no acknowledgement")
             elif inc["delivery_check_at"] is not None and inc["delivery_check_at"] <= now:
                 await self._check_delivery(inc, now)

@@ -68,7 +68,10 @@ class AlertingService:
 
     # --- the work -----------------------------------------------------------------------------------------
     async def handle_batch(self, items: list[Incoming]) -> None:
-        """Commit a batch of valid events, then page every new incident at once (concurrently)."""
+        """Commit a batch of valid events, then page every new incident at once (concurrently). This is the
+        first page's normal path, carrying the event's receive time for the latency metric; the escalation loop
+        leaves a new incident alone for FIRST_PAGE_GRACE_S (dispatch.py) and pages it only if this fire failed
+        or the process died between the commit and the fire."""
         if not items:
             return
         opened_now, notices = await asyncio.to_thread(self.dispatcher.commit, items)
@@ -81,7 +84,8 @@ class AlertingService:
     def _page_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # The escalation loop retries what is still due; this only must not pass silently.
+            # The escalation loop pages the incident once its first-page grace runs out; this only must not
+            # pass silently.
             log.error("first page failed: %r", task.exception(), exc_info=task.exception())
 
     async def delivery_status(self, key: str, status: str, error_code: str | None, sid: str | None) -> None:

@@ -402,9 +402,12 @@ def test_through_peers_prism_refuses_a_lookup_that_breaks_twilios_contract(twili
 
 # --- pages too old to send: past the SMS validity period (twilio.validity_period_s) ---------------------------
 def age(store: AlertStore, seconds: float) -> None:
-    """As if the claims (and their claimant's death) were `seconds` older: a node down for that long."""
+    """As if the claims (and their claimant's death) were `seconds` older, their incidents opened and due then:
+    a node down for that long."""
     store.db.run("UPDATE messages SET created_at = created_at - ?, claimed_at = claimed_at - ? "
                  "WHERE status = 'sending'", (seconds, seconds))
+    store.db.run("UPDATE incidents SET opened_at = opened_at - ?, next_due_at = next_due_at - ?",
+                 (seconds, seconds))
 
 
 @pytest.mark.parametrize("escalation_first", [True, False], ids=["escalation-first", "reconciliation-first"])
