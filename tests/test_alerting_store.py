@@ -209,27 +209,17 @@ def test_overlapping_cameras_must_exist():
 def test_sqlite_wal_is_checkpointed_off_the_writers_path(tmp_path):
     """Commits only append to the WAL (no inline checkpoint); the store's checkpoint thread copies the frames
     into the database file soon after, so the WAL does not grow without bound and the file holds the data."""
-    import sqlite3
-
     path = tmp_path / "alerts.db"
     n = Node(f"sqlite:///{path}")
     assert n.store.db.one("PRAGMA wal_autocheckpoint")["wal_autocheckpoint"] == 0
     big = "A" * 30_000
     n.dispatcher.ingest([Incoming({**ev(), "evidence": {"snapshot_jpeg_b64": big}}) for _ in range(200)])
-    probe = sqlite3.connect(path)
-
-    def all_copied() -> bool:
-        _busy, frames, copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return frames > 0 and frames == copied
-
-    # Our own PASSIVE call above would also copy frames; only the database file's size, grown before we
-    # first ask, shows that the store's thread did it.
+    # Right after the commit the data is in the WAL only; nobody but the store's thread checkpoints here, so
+    # the database file growing to hold it shows that thread at work.
     deadline = time.time() + 10
     while path.stat().st_size < 200 * 30_000 and time.time() < deadline:
         time.sleep(0.05)
     assert path.stat().st_size >= 200 * 30_000, "the checkpoint thread never copied the WAL into the file"
-    assert all_copied()
-    probe.close()
     n.store.close()
     assert not n.store.db._checkpointer._thread.is_alive()
 
