@@ -2,12 +2,13 @@
 
 Every field has a default meant to work without tuning; README.md ("The detector") says when to change one.
 Sizes are in *person heights*: the height in pixels of a standing adult at that image row, which the
-detector interpolates between `person_px_top` and `person_px_bottom` (perspective: bigger near the camera).
+detector interpolates between `person_px_top` and `person_px_bottom`, or fits through people measured in the
+picture (`person_px_at`) (perspective: bigger near the camera).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class DetectorTuning(BaseModel):
@@ -20,6 +21,12 @@ class DetectorTuning(BaseModel):
     person_px_bottom: float | None = Field(
         default=None, gt=0,
         description="height of a standing person at the bottom image row, px (unset = frame height / 8)",
+    )
+    person_px_at: list[tuple[float, float]] | None = Field(
+        default=None, min_length=2,
+        description="standing people measured in this camera's picture, [[row of the feet, height px], ...], near and "
+                    "far; the detector fits a straight line through them (a flat quay in perspective), which unlike "
+                    "person_px_top/bottom also finds the horizon. Overrides person_px_top/bottom",
     )
     min_body_px: float = Field(default=3.0, gt=0, description="smallest blob side worth tracking, px (a far head)")
     max_body_px: float = Field(
@@ -96,3 +103,13 @@ class DetectorTuning(BaseModel):
         if self.min_body_px >= self.max_body_px:
             raise ValueError("min_body_px must be smaller than max_body_px")
         return self
+
+    @field_validator("person_px_at")
+    @classmethod
+    def _measured(cls, at: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if at is not None:
+            if any(row < 0 or px <= 0 for row, px in at):
+                raise ValueError("each entry is [row >= 0, height px > 0]")
+            if len({row for row, _ in at}) < 2:
+                raise ValueError("measure people at two different rows at least (near and far)")
+        return at

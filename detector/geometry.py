@@ -54,8 +54,8 @@ class SceneGeometry:
         # 'In the water' means 2 px inside the polygon: a polygon traced a pixel off the real shore would
         # otherwise put slivers of sun-warmed quay into the water.
         self.water_inner = cv2.erode(self.water_mask, np.ones((5, 5), np.uint8))
-        self.person_top = tuning.person_px_top or h / 24.0
-        self.person_bottom = tuning.person_px_bottom or h / 8.0
+        self.person_px_by_row = person_heights(tuning, h)
+        self.person_top, self.person_bottom = float(self.person_px_by_row[0]), float(self.person_px_by_row[-1])
         # Which side of the quay line is water: the side most water pixels lie on (sampled, it is a vote).
         ys, xs = np.nonzero(self.water_mask[::4, ::4])
         if len(xs) == 0:
@@ -69,8 +69,6 @@ class SceneGeometry:
         pix = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float64)
         # float16: 0.03 px resolution at 50 px from the line is plenty, at half the memory
         self.water_distance_map = (signed_distance(pix, self.quay_line) * self.water_sign).astype(np.float16).reshape(h, w)
-        self.person_px_by_row = (self.person_top + (self.person_bottom - self.person_top)
-                                 * np.arange(h) / max(h - 1, 1)).astype(np.float64)
         # O(1) 'does this box touch an exclude zone' (none kept when the camera has no zones)
         self._exclude_sum = cv2.integral(self.exclude_mask) if camera.exclude else None
         self._build_work_area(tuning, h, w)
@@ -135,6 +133,23 @@ class SceneGeometry:
         arrays = (self.water_mask, self.water_inner, self.exclude_mask, self.roi_work, self.water_work, self.water_distance_map,
                   self.person_px_by_row, self._exclude_sum)
         return sum(a.nbytes for a in arrays if a is not None)
+
+
+MIN_PERSON_PX = 2.0  # above the horizon (or past the far end of a measured line) nobody is smaller than this
+
+
+def person_heights(tuning, h: int) -> np.ndarray:
+    """Expected standing-person height in px for every image row. Measured people (`person_px_at`): the straight
+    line through them (a flat ground plane in perspective: height grows linearly with the row below the
+    horizon). Otherwise a line from `person_px_top` at row 0 to `person_px_bottom` at the last row."""
+    rows = np.arange(h, dtype=np.float64)
+    if tuning.person_px_at:
+        at = np.asarray(tuning.person_px_at, np.float64)
+        slope, intercept = np.polyfit(at[:, 0], at[:, 1], 1)
+        return np.maximum(intercept + slope * rows, MIN_PERSON_PX)
+    top = tuning.person_px_top or h / 24.0
+    bottom = tuning.person_px_bottom or h / 8.0
+    return top + (bottom - top) * rows / max(h - 1, 1)
 
 
 @lru_cache(maxsize=32)

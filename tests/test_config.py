@@ -63,6 +63,11 @@ def test_minimum_contract_loads():
         (lambda d: d["cameras"][0].update(resolution=[100, 100]), "cameras[0].water: point 2 (152, 287) lies outside the 100x100 frame"),
         (lambda d: d["cameras"][0].update(detector={"min_body_px": 0}), "cameras[0].detector.min_body_px:"),
         (lambda d: d.update(detector={"nonsense": 1}), "detector.nonsense: unknown field"),
+        (lambda d: d["cameras"][0].update(detector={"person_px_at": [[100, 20], [100, 30]]}),
+         "cameras[0].detector.person_px_at: measure people at two different rows"),
+        (lambda d: d["cameras"][0].update(detector={"person_px_at": [[100, 20], [200, -3]]}),
+         "cameras[0].detector.person_px_at: each entry is [row >= 0, height px > 0]"),
+        (lambda d: d["cameras"][0].update(detector={"person_px_at": [[100, 20]]}), "cameras[0].detector.person_px_at:"),
     ],
 )
 def test_each_mistake_names_its_field(mutate, expected):
@@ -162,3 +167,17 @@ def test_negative_sidecar_has_no_events(tmp_path):
     p.write_text(json.dumps({"site": "../s.yaml", "camera": "cam-1", "description": "quiet night"}))
     truth = load_ground_truth(p)
     assert truth.events == [] and truth.site_path(p) == (tmp_path.parent / "s.yaml").resolve()
+
+
+def test_measured_people_set_the_perspective_and_its_horizon():
+    """Heights measured on the real Aalborg frame fit a flat quay: zero height near row 71 (the horizon), so
+    a far head is expected small, where the frame-height guess (12 px at the top) expected it twice as big."""
+    from quaywatch.detector.geometry import SceneGeometry
+
+    cam = load_site("aalborg-havnefront").camera("cam-1")
+    heights = SceneGeometry(cam, (288, 384)).person_px_by_row
+    assert 17 <= heights[117] <= 21 and 45 <= heights[194] <= 52  # through the measured people
+    assert heights[40] == 2.0  # above the horizon: the floor, not a negative height
+    assert heights[90] < 0.5 * (12 + 24 * 90 / 287)  # a far person is half the guess
+    guessed = cam.model_copy(update={"detector": cam.detector.model_copy(update={"person_px_at": None})})
+    assert SceneGeometry(guessed, (288, 384)).person_px_by_row[0] == 12.0
