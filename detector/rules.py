@@ -34,6 +34,7 @@ LAND, EDGE, WATER = "land", "edge", "water"
 INCIDENT_RADIUS = 3.0  # person heights
 INCIDENT_DRIFT = 0.25  # person heights per second unseen (a current of ~0.4 m/s)
 INCIDENT_MAX_DRIFT = 2.0  # person heights
+CROSSING_JOINS_S = 5.0  # a crossing this soon after a person_in_water alert next to it is that same person
 LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat along the quay; generous,
 # because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
@@ -76,6 +77,8 @@ class Departure:
 class Incident:
     point: np.ndarray
     last_seen: float
+    kind: str = "water_entry"  # what opened it
+    opened: float = 0.0
 
 
 @dataclass(slots=True)
@@ -192,7 +195,9 @@ class AlertRules:
             confirmed = ctx.t - tr.crossed_t >= self.tuning.entry_confirm_s and tr.water_frames >= 2
             # In the water only head and shoulders show. Someone at the edge whose legs are as cold as the
             # paving shows only an upper body, which can look 'over the water' from a camera behind them.
-            big_enough = tr.box[3] >= self.tuning.water_min_size * e + 1
+            # At least a head (water_min_size), and 2 px: far out a head is 2-3 px, which a further +1 px for
+            # blur (as for bodies nobody saw arrive) refused; a crossing is evidence enough for the rest.
+            big_enough = tr.box[3] >= max(self.tuning.water_min_size * e, 2.0)
             confirmed = confirmed and big_enough and self._head_sized(tr, e)
             confirmed = confirmed and tr.peak >= 0.5 * self.tuning.head_min_sigma
             # and what went in is no bigger than what stood on land (a walker's blob growing over the edge as
@@ -353,14 +358,18 @@ class AlertRules:
         tr.alerted = True
         point = tr.centroid
         e = float(self.geo.person_height(point[1]))
-        for inc in [] if new_person else self.incidents:
+        for inc in self.incidents:
+            # A crossing is a new person, except right after a body was first reported in the water there: that
+            # was him, seen in the water before his crossing was confirmed (the first alert stands, no second).
+            if new_person and not (inc.kind == "person_in_water" and ctx.t - inc.opened <= CROSSING_JOINS_S):
+                continue
             # the person may have drifted, or surfaced away from where they went in, while unseen
             radius = (INCIDENT_RADIUS + min(INCIDENT_DRIFT * (ctx.t - inc.last_seen), INCIDENT_MAX_DRIFT)) * e
             if math.hypot(*(inc.point - point)) <= radius:
                 tr.incident = inc  # same person, seen again: keep the incident alive, no second alert
                 inc.point, inc.last_seen = point.copy(), ctx.t
                 return None
-        tr.incident = Incident(point.copy(), ctx.t)
+        tr.incident = Incident(point.copy(), ctx.t, kind, ctx.t)
         self.incidents.append(tr.incident)
         x, y, w, h = (round(float(v)) for v in tr.box)
         conf = round(float(min(conf, 1.0)), 3)

@@ -194,3 +194,18 @@ def test_fall_that_splits_and_goes_under_alerts_at_low_frame_rates_too(fps):
     frames = list(render(Scene([walker, head], seconds=8.0), 8))[::step]
     dets = [d for t, f in frames for d in det.process(f, t).detections]
     assert kinds(dets) == ["water_entry"], (fps, [(d.kind, round(d.t, 2)) for d in dets])
+
+
+def test_a_crossing_right_after_a_body_was_reported_there_is_that_body_not_a_second_person():
+    """A body reported in the water (person_in_water) and, seconds later, a crossing confirmed next to it: the
+    faller was seen in the water before his crossing was confirmed. One alert. A crossing there long after
+    the first report is another person: two."""
+    body = Thing(lambda t: (LINE_X - 20 + np.sin(2 * t), 95), (5, 5), 30.0)  # 25 px from where he lands
+
+    def crossing(t_cross):
+        return Thing(fall(120, 60, t_cross=t_cross, visible_after=None), body_then_head(t_cross), 30.0)
+
+    soon, _ = run(Scene([body, crossing(2.0)], seconds=6.0))
+    assert kinds(soon) == ["person_in_water"]
+    later, _ = run(Scene([body, crossing(7.0)], seconds=11.0))
+    assert kinds(later) == ["person_in_water", "water_entry"]
