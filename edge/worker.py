@@ -1,20 +1,24 @@
 """The edge worker: many cameras in one process, detection on a small pool of threads, events out through
 the outbox and MQTT, evidence kept and served, camera health published.
 
-Frames flow:  CameraCapture thread --on_frame--> per-camera queue (newest wins) --> detection pool
+Frames flow:  CameraCapture thread --on_frame--> per-camera queue (up to a second) --> detection pool
               --> CameraPipeline (the same path replay uses) --> event + evidence --> outbox --> MqttLink
 
 CPU is bounded by the pool size, not by the number of cameras: OpenCV and NumPy release the GIL, so a
-pool of one thread per core keeps the cores busy. Each camera has at most `queue_frames` frames waiting;
-when detection falls behind, the oldest waiting frame is dropped (counted), so alerts never lag behind
-the harbour. A camera is only ever processed by one thread at a time (its detector has state), and
-cameras take turns, so a busy camera cannot starve the others.
+pool of one thread per core keeps the cores busy. Frames arrive in bursts (a congested link, a capture
+thread that waited for the CPU) even from a camera whose detector easily keeps up, and the detector must see
+every one of them: a fall lasts half a second, and a tracker that misses frames of it loses the body. So a
+camera may have up to a second of frames waiting (`BACKLOG_S`, at least `queue_frames`); only a detector
+that stays behind for longer drops frames, the oldest first (counted), so alerts lag the harbour by a second
+at most. A camera is only ever processed by one thread at a time (its detector has state), and cameras take
+turns, so a busy camera cannot starve the others.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
 import os
 import queue
 import threading
@@ -41,11 +45,13 @@ from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
 
+BACKLOG_S = 1.0  # seconds of a camera's frames that may wait for a detection thread before any is dropped
+
 
 @dataclass
 class CameraStats:
     processed: int = 0
-    dropped: int = 0  # waited too long for a detection thread: a newer frame replaced it
+    dropped: int = 0  # the camera's detector stayed behind for BACKLOG_S: its oldest waiting frame was dropped
     alerts: int = 0
     errors: int = 0
     detect_s: float = 0.0  # total time in the pipeline
@@ -62,6 +68,7 @@ class CameraRunner:
 
     camera: Camera
     waiting: deque
+    backlog: int  # frames that may wait (BACKLOG_S of this camera's frames); beyond, the oldest is dropped
     ring: FrameRing
     watch: DarkCameraWatch
     pipeline: CameraPipeline | None = None
@@ -92,7 +99,7 @@ class EdgeWorker:
         ring_s = self.cfg.evidence.pre_s + self.cfg.evidence.post_s + 2.0
         self.runners = {
             c.id: CameraRunner(
-                camera=c, waiting=deque(maxlen=self.cfg.queue_frames),
+                camera=c, waiting=deque(), backlog=self._backlog(c),
                 ring=FrameRing(ring_s, self.cfg.evidence.clip_fps_max),
                 watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now, self.cfg.capture.open_timeout_s),
             )
@@ -146,6 +153,10 @@ class EdgeWorker:
                  self.cfg.worker_id, len(self.runners), self.threads, self.server.base_url)
         return self
 
+    def _backlog(self, camera: Camera) -> int:
+        """A second of the camera's frames (30 fps assumed when the site does not say), at least queue_frames."""
+        return max(self.cfg.queue_frames, math.ceil(BACKLOG_S * (camera.fps or 30.0)))
+
     def stop(self) -> None:
         self._stop.set()
         captures = [r.capture for r in self.runners.values() if r.capture]
@@ -178,8 +189,9 @@ class EdgeWorker:
         runner.watch.frame(time.time())
         runner.ring.add(cf.t, cf.frame)
         with runner.lock:
-            if len(runner.waiting) == runner.waiting.maxlen:
-                runner.stats.dropped += 1  # the deque drops the oldest: the newest frame wins
+            while len(runner.waiting) >= runner.backlog:  # behind for BACKLOG_S: the oldest frame goes
+                runner.waiting.popleft()
+                runner.stats.dropped += 1
             runner.waiting.append(cf)
             if runner.scheduled:
                 return

@@ -1,5 +1,6 @@
-"""A recorded clip as a camera: paced at its own fps with wall-clock times (realtime), or as fast as the
-CPU allows with clip times (fast replay, what `replay` and eval use). Plays once; the end is not a fault."""
+"""A recorded clip as a camera: paced at its own fps with wall-clock times (realtime: the clip's clock
+started at open), or as fast as the CPU allows with clip times (fast replay, what `replay` and eval use).
+Plays once; the end is not a fault."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class ReplaySource:
         due = self._t0 + t
         # wait on the close event so stop() interrupts a long pause at once
         self._closed.wait(max(0.0, due - time.time()))
-        return RawFrame(time.time(), frame, t)
+        return RawFrame(due, frame, t)  # the clip's own clock on the wall clock, not when the wait ended
 
     def interrupt(self) -> None:
         self._closed.set()

@@ -1,4 +1,6 @@
-"""rtsp:// through PyAV (FFmpeg): TCP interleaved, open and read timeouts that really fire, grey frames.
+"""rtsp:// through PyAV (FFmpeg): TCP interleaved, open and read timeouts that really fire, grey frames,
+timed by the camera's own clock (the stream's PTS on the wall clock, `clock.StreamClock`), not by when
+they happened to arrive.
 
 PyAV's `timeout=(open_s, read_s)` installs FFmpeg's interrupt callback, so a camera that accepts the
 connection and then says nothing (SIGSTOPped, hung firmware) ends the call with an error instead of a hang.
@@ -15,6 +17,7 @@ import numpy as np
 
 from quaywatch.config.capture import CaptureConfig
 from quaywatch.edge.sources.base import RawFrame, SourceError, SourceTimeout
+from quaywatch.edge.sources.clock import StreamClock
 from quaywatch.edge.sources.redact import redact, with_credentials
 
 
@@ -33,6 +36,8 @@ class RtspSource:
         self._container = None
         self._packets = None
         self._pending: list = []  # frames decoded from one packet, not yet handed out
+        self._arrived = 0.0  # wall clock when the packet of the pending frames came in
+        self.clock = StreamClock()  # frame times from the stream's PTS, anchored afresh at every open
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -62,6 +67,7 @@ class RtspSource:
             self._container = container
             self._packets = container.demux(stream)
             self._pending = []
+        self.clock.reset()  # a new session: a new stream clock
 
     def read(self) -> RawFrame:
         packets = self._packets
@@ -72,6 +78,7 @@ class RtspSource:
         try:
             while not self._pending:
                 packet = next(packets)  # waits for the network, bounded by the read timeout
+                self._arrived = time.time()
                 t0 = time.perf_counter()
                 self._pending = list(packet.decode())
                 decode_s += time.perf_counter() - t0
@@ -85,7 +92,7 @@ class RtspSource:
         image = np.ascontiguousarray(frame.to_ndarray(format="gray16le" if sixteen else "gray"))
         decode_s += time.perf_counter() - t0
         pts = float(frame.time) if frame.time is not None else None
-        return RawFrame(time.time(), image, pts, decode_s)
+        return RawFrame(self.clock.stamp(pts, self._arrived), image, pts, decode_s)
 
     def close(self) -> None:
         with self._lock:

@@ -65,8 +65,9 @@ class SimSource:
         t, frame = self._scene.next_frame()
         if not self.realtime:
             return RawFrame(t, frame, t)
-        self._closed.wait(max(0.0, self._t0 + t - time.time()))
-        return RawFrame(time.time(), frame, t)
+        due = self._t0 + t
+        self._closed.wait(max(0.0, due - time.time()))
+        return RawFrame(due, frame, t)  # the scene's clock on the wall clock, not when the wait ended
 
     def interrupt(self) -> None:
         self._closed.set()
