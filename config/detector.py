@@ -87,6 +87,11 @@ class DetectorTuning(BaseModel):
     in_water_confirm_s: float = Field(
         default=0.6, gt=0, description="a warm body must persist in the water this long to raise person_in_water, s"
     )
+    in_water_min_person_px: float = Field(
+        default=18.0, ge=0,
+        description="8-bit only: no person_in_water where a standing person is shorter than this, px (a head of 2-3 "
+                    "px has no shape, and a duck the AGC paints white is as bright); crossings still alert there",
+    )
     in_water_onset_s: float = Field(
         default=8.0, gt=0,
         description="something on the water this long without once looking like a person (a duck, a buoy) never "

@@ -12,7 +12,8 @@
   is too big or too tall (boat, someone standing behind the line), too fast (boat, gull), too low or
   flat (duck), too faint (ripple, glint), too cool (radiometric °C; 8-bit: relative to the people seen),
   too hot (engine), or it mirrors a person standing right next to it on land (reflection); and never for
-  something that was on the water `in_water_onset_s` without once looking like a person.
+  something that was on the water `in_water_onset_s` without once looking like a person, nor in 8-bit
+  where people are shorter than `in_water_min_person_px`.
 - One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
   only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again; a crossing from
   land is always a new person (two people can fall in at the same spot).
@@ -225,6 +226,10 @@ class AlertRules:
                                                             min_sigma=0.5 * self.tuning.head_min_sigma):
             conf = 0.5 + 0.25 * min(1.0, handoff.land_height) + 0.25 * min(1.0, tr.hits / 4)
             return self._alert("water_entry", tr, ctx, conf, handoff.frame_index)
+        if not ctx.radiometric and e < self.tuning.in_water_min_person_px:
+            # 8-bit and so far out that a head is 2-3 px: it has no shape, and where the AGC paints everything
+            # warm white a duck is as bright as a head. Nothing but a crossing (or a hand-off) tells them apart.
+            return None
         body_now = self._body_like(tr, e, ctx, land_people, strict=True)
         first = tr.first_water_t if tr.first_water_t is not None else tr.born_t
         if tr.body_frames == 0 and ctx.t - first > self.tuning.in_water_onset_s:

@@ -209,3 +209,12 @@ def test_a_crossing_right_after_a_body_was_reported_there_is_that_body_not_a_sec
     assert kinds(soon) == ["person_in_water"]
     later, _ = run(Scene([body, crossing(7.0)], seconds=11.0))
     assert kinds(later) == ["person_in_water", "water_entry"]
+
+
+@pytest.mark.parametrize(("bits", "alerts"), [(8, []), (16, ["person_in_water"])])
+def test_no_person_in_water_from_8bit_heads_too_small_to_have_a_shape(bits, alerts):
+    """Where a standing person is 12 px (under in_water_min_person_px) an 8-bit head is 2-3 px: nothing but
+    brightness, which the AGC gives a duck too. Radiometric frames still know its temperature."""
+    swimmer = Thing(lambda t: (LINE_X - 25 + np.sin(2 * t), 60), (3, 3), 30.0)
+    dets, _ = run(Scene([swimmer], seconds=4.0), bits, person_px_top=12, person_px_bottom=12)
+    assert kinds(dets) == alerts
