@@ -39,7 +39,8 @@ class EdgeConfig(BaseModel):
     )
     queue_frames: int = Field(
         default=1, ge=1, le=30,
-        description="frames waiting per camera; when detection falls behind the oldest is dropped (newest wins)",
+        description="frames that may wait per camera, at least (a second's worth always may: a burst from the network "
+                    "must not be thinned); only a detector more than that behind drops the oldest, counted",
     )
     status_interval_s: float = Field(default=10.0, gt=0, le=3600, description="camera status republished this often")
     preview_fps: float = Field(

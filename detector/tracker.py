@@ -87,8 +87,10 @@ class TrackState:
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
 
-    def update(self, blobs: Blobs, i: int, t: float, frame_index: int) -> None:
-        dt = max(t - self.last_t, 1e-3)
+    def update(self, blobs: Blobs, i: int, t: float, frame_index: int, min_dt: float = 1e-3) -> None:
+        # Never less than half a frame interval: two frames stamped 2 ms apart (a burst from a source
+        # without timestamps) must not turn a 1 px jitter into a 500 px/s velocity.
+        dt = max(t - self.last_t, min_dt)
         new_c = blobs.centroid[i]
         inst_v = (new_c - self.centroid) / dt
         self.velocity = inst_v if self.hits == 1 else 0.5 * self.velocity + 0.5 * inst_v
@@ -118,6 +120,7 @@ class Tracker:
     def __init__(self, geometry: SceneGeometry, fps: float, max_miss_s: float = 0.5, gate: float = 0.8):
         self.geo = geometry
         self.max_miss = max(2, round(max_miss_s * fps))
+        self.min_dt = 0.5 / max(fps, 1.0)
         self.gate = gate  # person heights a body may move between frames, before adding its own speed
         self.tracks: list[TrackState] = []
         self._ids = itertools.count(1)
@@ -134,7 +137,7 @@ class Tracker:
                 if used_t[ti] or matched_blobs[bi]:
                     continue
                 used_t[ti] = matched_blobs[bi] = True
-                self.tracks[ti].update(blobs, bi, t, frame_index)
+                self.tracks[ti].update(blobs, bi, t, frame_index, self.min_dt)
         lost: list[TrackState] = []
         alive: list[TrackState] = []
         for tr in self.tracks:

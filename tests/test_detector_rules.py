@@ -218,3 +218,22 @@ def test_no_person_in_water_from_8bit_heads_too_small_to_have_a_shape(bits, aler
     swimmer = Thing(lambda t: (LINE_X - 25 + np.sin(2 * t), 60), (3, 3), 30.0)
     dets, _ = run(Scene([swimmer], seconds=4.0), bits, person_px_top=12, person_px_bottom=12)
     assert kinds(dets) == alerts
+
+
+def test_frames_a_few_milliseconds_apart_do_not_make_a_jitter_a_speed():
+    """A source without timestamps can hand over two frames 2 ms apart; a 1 px jitter between them is not a
+    body moving at 500 px/s (which would read as a gull or a boat). Half a frame interval is the floor."""
+    from quaywatch.detector.blobs import Blobs
+    from quaywatch.detector.geometry import geometry_for
+    from quaywatch.detector.tracker import Tracker
+    from tests.test_detector_scene import H, W, camera
+
+    def blob(x):
+        return Blobs(np.array([[x, 50.0, 5, 5]]), np.array([[x + 2.5, 52.5]]), np.array([20.0]), np.array([30.0]),
+                     np.array([200.0]), np.array([[x, 50.0, 5, 5]]))
+
+    tracker = Tracker(geometry_for(camera(), (H, W)), fps=9.0)
+    tracker.step(blob(40.0), 0.0, 0)
+    tracker.step(blob(41.0), 0.002, 1)
+    (track,) = tracker.tracks
+    assert np.hypot(*track.velocity) <= 1.0 / (0.5 / 9.0) + 1e-9  # 18 px/s, not 500
