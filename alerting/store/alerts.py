@@ -30,11 +30,11 @@ PAGING_STATES = ("new", "paged")
 STATUS_RANK: dict[str, int] = {
     "sending": 0, "unknown": 0,
     "accepted": 1, "scheduled": 1, "queued": 1, "initiated": 1,
-    "sent": 2, "ringing": 2,
+    "sent": 2, "ringing": 2, "dry-run": 2,  # the dry-run pager's 'sent': a (simulated) callback moves it on
     "in-progress": 3,
     "failed": 4, "undelivered": 4, "canceled": 4, "busy": 4, "no-answer": 4, "expired": 4,
     "partially_delivered": 4,
-    "delivered": 5, "completed": 5, "dry-run": 5,
+    "delivered": 5, "completed": 5,
     "read": 6,
 }
 DEFAULT_RANK = STATUS_RANK["queued"]
