@@ -158,12 +158,16 @@ class Supervisor:
 
     def run_until_interrupted(self, until: Callable[[], bool] | None = None) -> None:
         """Watch until Ctrl-C / SIGTERM (or `until()`), then stop everything."""
-        previous = signal.signal(signal.SIGTERM, lambda *_: self._stopping.set())
+        # SIGINT too, explicitly: a shell starting us in the background (`make demo &` from a script) hands us
+        # SIGINT ignored, and Python then never turns it into KeyboardInterrupt.
+        stop = lambda *_: self._stopping.set()  # noqa: E731
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.watch(until)
         except KeyboardInterrupt:
             pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             self._say("stopping")
             self.stop()
