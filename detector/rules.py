@@ -4,8 +4,9 @@
   of the quay line) or `water` (past the band, inside the water polygon, and the box top over the water
   too: a sitter's legs dangle over the edge, his head does not).
 - water_entry: a track seen on the land side (a bare head up to a whole person, moving no faster than a
-  runner) moves at least MIN_FALL_MOVE (or its ground point MIN_GROUND_MOVE) and crosses to the water side. It alerts once it is a head-sized,
-  warm body there for `entry_confirm_s`, or at once when it vanishes there (went under). A falling body
+  runner) moves at least MIN_FALL_MOVE (or its ground point MIN_GROUND_MOVE) and crosses to the water side.
+  It alerts once it is a head-sized, warm body there for `entry_confirm_s`, or at once when it vanishes
+  there (went under). A falling body
   often gets a new id (it changes shape faster than any walker); a person lost at the edge and a body
   in the water next to that spot within `handoff_s` are the same fall (hand-off).
 - person_in_water: a warm body in the water with no crossing seen, after `in_water_confirm_s`, unless it
@@ -78,8 +79,8 @@ class Departure:
 class Incident:
     point: np.ndarray
     last_seen: float
-    kind: str = "water_entry"  # what opened it
-    opened: float = 0.0
+    kind: AlertKind  # what opened it
+    opened: float
 
 
 @dataclass(slots=True)

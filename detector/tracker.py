@@ -87,7 +87,7 @@ class TrackState:
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
 
-    def update(self, blobs: Blobs, i: int, t: float, frame_index: int, min_dt: float = 1e-3) -> None:
+    def update(self, blobs: Blobs, i: int, t: float, frame_index: int, min_dt: float) -> None:
         # Never less than half a frame interval: two frames stamped 2 ms apart (a burst from a source
         # without timestamps) must not turn a 1 px jitter into a 500 px/s velocity.
         dt = max(t - self.last_t, min_dt)
