@@ -4,17 +4,18 @@
   of the quay line) or `water` (past the band, inside the water polygon, and the box top over the water
   too: a sitter's legs dangle over the edge, his head does not).
 - water_entry: a track seen on the land side (a bare head up to a whole person, moving no faster than a
-  runner) moves at least MIN_FALL_MOVE (or its ground point MIN_GROUND_MOVE) and crosses to the water side.
-  It alerts once it is a head-sized, warm body there for `entry_confirm_s`, or at once when it vanishes
-  there (went under). A falling body
-  often gets a new id (it changes shape faster than any walker); a person lost at the edge and a body
-  in the water next to that spot within `handoff_s` are the same fall (hand-off).
+  runner) moves at least MIN_FALL_MOVE (or its ground point MIN_GROUND_MOVE) and crosses to the water side
+  at a fall's pace (FALL_MIN_SPEED). It alerts once it is a head-sized, warm body there for
+  `entry_confirm_s`, or at once when it vanishes there (went under). A falling body often gets a new id (it
+  changes shape faster than any walker); a person lost at the edge and a body in the water next to that
+  spot within `handoff_s` are the same fall (hand-off).
 - person_in_water: a warm body in the water with no crossing seen, after `in_water_confirm_s`, unless it
-  is too big or too tall (boat, someone standing behind the line), too fast (boat, gull), too low or
-  flat (duck), too faint (ripple, glint), too cool (radiometric °C; 8-bit: relative to the people seen),
-  too hot (engine), or it mirrors a person standing right next to it on land (reflection); and never for
-  something that was on the water `in_water_onset_s` without once looking like a person, nor in 8-bit
-  where people are shorter than `in_water_min_person_px`.
+  is too big or too tall (boat, someone standing behind the line, a cold-legged walker's upper body just
+  past it), too fast (boat, gull), too low or flat (duck), too faint (ripple, glint), too cool (radiometric
+  °C; 8-bit: relative to the people seen), too hot (engine), or it mirrors a person standing on land (a
+  reflection: next to him, or hanging below his feet); and never for something that was on the water
+  `in_water_onset_s` without once looking like a person, nor in 8-bit where people are shorter than
+  `in_water_min_person_px`.
 - One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
   only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again; a crossing from
   land is always a new person (two people can fall in at the same spot).
@@ -43,10 +44,18 @@ LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat 
 WARM_AS_LAND = 0.5  # a body in the water is at least this fraction as warm as the person was on land
 MIN_FALL_MOVE = 0.3  # person heights the body must move from where it stood on land: static things cannot fall
 MIN_GROUND_MOVE = 0.5  # person heights the box's bottom must move instead: a fall from standing at the very edge
+FALL_MIN_SPEED = 0.4  # person heights per second at the crossing: a fall, a step or a jump is quick (measured
+# falls cross at 0.6-6); a warm thing that sat at the edge for seconds and shifts a pixel is not falling in
 WATER_MAX_HEIGHT = 0.4  # person heights: head and shoulders, an arm raised
 WATER_MAX_ASPECT = 1.5  # height / width: taller and narrower is an upright body, not a head in the water
 BIRD_MAX_WIDTH = 0.35  # person heights: a flat blob narrower than this is a duck or a gull afloat
 REFLECTION_RADIUS = 1.6  # person heights between a water blob and the land person it mirrors
+# The water is a mirror some way below the quay top: a standing person's head shows again up to this many
+# person heights below his feet (sim: 1.6; a 1-2 m quay wall puts it further), and roughly straight below.
+REFLECTION_DEPTH = 2.5
+REFLECTION_SIDEWAYS = 0.6
+HIP_HEIGHT = 0.55  # person heights from the feet to the hips: the lowest warm point of cold-legged walker
+TORSO_MAX_WIDTH = 0.5  # person heights: shoulders and swinging arms; a head with its splash or wake is wider
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes
 WATER_MEMORY_S = 5.0  # a water track lost this recently hands its record to a new one born next to it
 WATER_MEMORY_RADIUS = 1.0  # person heights
@@ -184,7 +193,8 @@ class AlertRules:
                 or (math.hypot(*(tr.anchor - tr.land_anchor)) >= MIN_GROUND_MOVE * e and self._inside_view(tr))
             )  # (a box cut by the picture's border or an exclude zone moves its bottom without going anywhere)
             cut = self.geo.touches_exclude(tr.box, 0.3 * e)  # half hidden by a rope or mast: shape lies
-            if tr.crossed_t is None and tr.land_person_t is not None and moved and not cut:
+            falling = math.hypot(*tr.velocity) >= FALL_MIN_SPEED * e
+            if tr.crossed_t is None and tr.land_person_t is not None and moved and falling and not cut:
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
         elif tr.crossed_t is not None and side == LAND:
             # stepped back: a wobble at the edge; if it had alerted, a new crossing is a new incident
@@ -279,9 +289,20 @@ class AlertRules:
         elif tr.peak < tun.head_min_contrast * max(self.person_warmth, ctx.hot_level):
             return False  # 8-bit: cooler than the people here are (ducks, reflections), relative, AGC-proof
         if strict:
+            # The warm upper body of someone standing on the quay, legs as cold as the paving, from a camera
+            # looking over him: taller than a head, narrower than a splash, its bottom within a hip height past the line.
+            d = float(self.geo.water_distance(tr.anchor[None])[0])
+            torso = tr.box[3] > WATER_MAX_HEIGHT * e + 2 and tr.box[2] <= TORSO_MAX_WIDTH * e
+            if torso and d <= HIP_HEIGHT * e:
+                return False
             for person, pe in land_people:
                 near = math.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
-                if near and person.peak >= tr.peak and person.box[3] >= tun.person_min_height * pe:
+                # His feet are a person height below his head even when his legs are as cold as the paving
+                # and only his upper body shows; his mirror image hangs below them.
+                feet_y = max(float(person.anchor[1]), float(person.box[1]) + pe)
+                dx, dy = float(tr.centroid[0] - person.anchor[0]), float(tr.centroid[1]) - feet_y
+                below = abs(dx) <= REFLECTION_SIDEWAYS * pe and -0.3 * pe <= dy <= REFLECTION_DEPTH * pe
+                if (near or below) and person.peak >= tr.peak and person.box[3] >= tun.person_min_height * pe:
                     return False  # the mirror image of someone standing at the edge
         return True
 

@@ -237,3 +237,51 @@ def test_frames_a_few_milliseconds_apart_do_not_make_a_jitter_a_speed():
     tracker.step(blob(41.0), 0.002, 1)
     (track,) = tracker.tracks
     assert np.hypot(*track.velocity) <= 1.0 / (0.5 / 9.0) + 1e-9  # 18 px/s, not 500
+
+
+@pytest.mark.parametrize(("torso", "alerts"), [(True, []), (False, ["person_in_water"])])
+def test_upper_body_of_someone_on_the_quay_seen_just_past_the_line_is_not_a_person_in_water(torso, alerts):
+    """From a camera looking over a walker at the edge whose legs are as cold as the paving, only his upper body
+    shows, and it shows over the water, its bottom (his hips) less than a hip height past the quay line: taller
+    than a head, narrower than a splash, the face its warm core. A head alone at that spot is a person in the water."""
+    x = LINE_X - 8
+    head = Thing(walk(x, 17, 0, 4.0), (5, 5), 32.0)
+    body = Thing(walk(x, 23, 0, 4.0), (7, 11), 17.0)  # clothes: far cooler than the face
+    dets, results = run(Scene([body, head] if torso else [head], seconds=5.0))
+    assert kinds(dets) == alerts
+    # it was on the water side, and (with the torso) one blob taller than a head: only the torso rule kept it out
+    seen = [tr for r in results for tr in r.tracks if tr.on_water]
+    assert seen and (not torso or max(tr.bbox[3] for tr in seen) >= 13)
+
+
+@pytest.mark.parametrize(("stander_x", "alerts"), [(LINE_X + 8, []), (150, ["person_in_water"])])
+def test_mirror_image_below_a_cold_legged_stander_is_not_a_person_in_water(stander_x, alerts):
+    """Someone standing near the edge with only his upper body warm (box 12 px of a 24 px person): his feet are a
+    person height below his head, and the water mirrors his head up to a couple of person heights below them
+    (the water lies below the quay top). That image, hanging below him, is no person in the water; the same
+    warm patch with nobody standing above it is."""
+    stander = Thing(walk(stander_x, 40 if stander_x < 150 else 20, 0, 0), (8, 12), 30.0)
+    mirror = Thing(walk(LINE_X - 5, 100, 0, 0, t0=1.0), (5, 5), 24.0)
+    dets, _ = run(Scene([stander, mirror], seconds=5.0))
+    assert kinds(dets) == alerts
+
+
+@pytest.mark.parametrize(("speed", "alerts"), [(1.5, []), (14.0, ["water_entry"])])
+def test_a_crossing_is_only_a_fall_when_the_body_moves_like_one(speed, alerts):
+    """A body crossing into the water falls, steps or jumps: it moves. A warm thing at the edge creeping over
+    the line at walking-in-place pace (what is left when a walker's track id passes to a warm blob at the edge)
+    and then gone is not a fall; the same path at a fall's pace (0.6 person heights/s here) is."""
+    t_stop = 1.5
+    t_cross = t_stop + 6.0 / speed  # from 6 px on the land side to the line
+
+    def path(t):
+        if t < t_stop:
+            return (LINE_X + 6 + 12.0 * (t_stop - t), 60)
+        x = LINE_X + 6 - speed * (t - t_stop)
+        return (x, 60) if x > LINE_X - 14 else None  # gone under 14 px out
+
+    def size(t):
+        return (8, 24) if t < t_cross else (5, 5)
+
+    dets, _ = run(Scene([Thing(path, size, 30.0)], seconds=t_stop + 20.0 / speed + 2.0))
+    assert kinds(dets) == alerts
