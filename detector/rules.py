@@ -18,7 +18,8 @@
   `in_water_min_person_px`.
 - One alert per incident: an alert opens an incident at its place; a later candidate near a live incident
   only refreshes it. A new incident elsewhere, or after `incident_memory_s`, alerts again; a crossing from
-  land is always a new person (two people can fall in at the same spot).
+  land is always a new person (two people can fall in at the same spot), unless an alert next to it opened
+  at most CROSSING_JOINS_S before it (the same fall, seen through another of its tracks).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ LAND, EDGE, WATER = "land", "edge", "water"
 INCIDENT_RADIUS = 3.0  # person heights
 INCIDENT_DRIFT = 0.25  # person heights per second unseen (a current of ~0.4 m/s)
 INCIDENT_MAX_DRIFT = 2.0  # person heights
-CROSSING_JOINS_S = 5.0  # a crossing this soon after a person_in_water alert next to it is that same person
+CROSSING_JOINS_S = 5.0  # an alert next to a crossing, opened at most this long before it, was that same person
 LAND_MAX_SPEED = 3.0  # person heights per second: a runner; a gull flies at 5+
 LAND_MAX_SIZE = 3.0  # person heights: bigger on land is a car, a group, a boat along the quay; generous,
 # because the default perspective (frame height / 24 .. / 8) can be off by 2x on a camera nobody measured
@@ -225,7 +226,7 @@ class AlertRules:
             if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
                 conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
                 # a crossing from land is a new person by definition: never folded into an earlier incident
-                return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, new_person=True)
+                return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, crossed_t=tr.crossed_t)
             return None
         if side != WATER or tr.land_person_t is not None:
             return None
@@ -356,7 +357,7 @@ class AlertRules:
         if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr) and went_under:
             # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
             conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
-            return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, t=ctx.t)
+            return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, t=ctx.t, crossed_t=tr.crossed_t)
         if tr.water_frames and tr.land_person_t is None and not ctx.quiet and self._inside_view(tr):
             # The falling body got a track of its own (it changed shape too fast to keep the walker's id),
             # reached the water next to where the walker vanished, and went under.
@@ -381,14 +382,16 @@ class AlertRules:
 
     # ------------------------------------------------------------------------------------------------
     def _alert(self, kind: AlertKind, tr, ctx, conf: float, evidence_frame: int, t: float | None = None,
-               new_person: bool = False):
+               crossed_t: float | None = None):
+        """`crossed_t`: this is a crossing from land, made then. A crossing is a new person (two people can fall
+        in at the same spot, seconds or minutes apart), except when an incident there opened around the time
+        of the crossing: that was him, reported through another track of the same fall (his head seen in the
+        water before his crossing was confirmed, a fragment of the splash). The first alert stands."""
         tr.alerted = True
         point = tr.centroid
         e = float(self.geo.person_height(point[1]))
         for inc in self.incidents:
-            # A crossing is a new person, except right after a body was first reported in the water there: that
-            # was him, seen in the water before his crossing was confirmed (the first alert stands, no second).
-            if new_person and not (inc.kind == "person_in_water" and ctx.t - inc.opened <= CROSSING_JOINS_S):
+            if crossed_t is not None and inc.opened < crossed_t - CROSSING_JOINS_S:
                 continue
             # the person may have drifted, or surfaced away from where they went in, while unseen
             radius = (INCIDENT_RADIUS + min(INCIDENT_DRIFT * (ctx.t - inc.last_seen), INCIDENT_MAX_DRIFT)) * e

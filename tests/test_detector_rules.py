@@ -285,3 +285,16 @@ def test_a_crossing_is_only_a_fall_when_the_body_moves_like_one(speed, alerts):
 
     dets, _ = run(Scene([Thing(path, size, 30.0)], seconds=t_stop + 20.0 / speed + 2.0))
     assert kinds(dets) == alerts
+
+
+def test_a_second_fall_at_the_same_spot_after_the_first_went_under_alerts_again():
+    """Two people go in at the same spot 15 s apart and each vanishes under the surface (the alert comes when
+    the crossing track is lost). The first is long gone when the second crosses: a crossing from land is a
+    new person, whichever way its alert is decided. One alert each."""
+    def faller(t_cross):
+        path = fall(120, 60, t_cross=t_cross, visible_after=0.55)
+        return Thing(lambda t: path(t) if t >= t_cross - 4.0 else None, body_then_head(t_cross), 30.0)
+
+    dets, _ = run(Scene([faller(4.0), faller(19.0)], seconds=22.0))
+    assert kinds(dets) == ["water_entry", "water_entry"]
+    assert dets[0].t < 6.0 and 19.0 <= dets[1].t <= 21.0
