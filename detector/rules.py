@@ -179,8 +179,8 @@ class AlertRules:
         else:  # how warm it stayed since it left the land side: the falling body, before the splash cools it
             tr.exit_peak = max(tr.exit_peak, tr.peak)
         if side == WATER:
-            if tr.water_frames == 0 and tr.land_person_t is None:
-                self._take_over_record(tr, e)
+            if tr.water_frames == 0 and tr.born_side == WATER:  # (one that came over the line from the
+                self._take_over_record(tr, e)  # quay, warm or cool, is not a duck's blob split in two)
             tr.water_frames += 1
             tr.water_height = max(tr.water_height, height / e)
             tr.water_peak = max(tr.water_peak, tr.peak)

@@ -298,3 +298,21 @@ def test_a_second_fall_at_the_same_spot_after_the_first_went_under_alerts_again(
     dets, _ = run(Scene([faller(4.0), faller(19.0)], seconds=22.0))
     assert kinds(dets) == ["water_entry", "water_entry"]
     assert dets[0].t < 6.0 and 19.0 <= dets[1].t <= 21.0
+
+
+def test_a_body_that_came_over_the_line_does_not_inherit_a_lost_water_track_record():
+    """On a summer day people are cooler than the sunlit quay and only a head shows, at the edge, never 'a
+    person on land'. When he goes in where something cool sat on the water a moment ago, he must not take over
+    its record (that is for a duck's blob split in two, born in the water): that record says 'never looked
+    like a person' and would hold his alert back for seconds."""
+    duck = Thing(lambda t: (LINE_X - 10, 60) if t < 4.0 else None, (8, 5), 18.0)
+
+    def head_path(t):
+        if t < 4.5:
+            return None
+        return (LINE_X + 1 - 11 * min(1.0, t - 4.5), 60)  # from the edge band into the water, then afloat
+
+    head = Thing(head_path, (5, 5), 29.0)
+    dets, _ = run(Scene([duck, head], seconds=10.0), 16)
+    assert kinds(dets) == ["person_in_water"]
+    assert dets[0].t <= 5.5 + 1.5
