@@ -255,8 +255,8 @@ class AlertRules:
         if not body_now or ctx.t - first < self.tuning.in_water_confirm_s:
             return None
         frames = ctx.frame_index - tr.born_frame + 1
-        if tr.hits < 0.6 * frames:  # flickers in and out: rain, glints, a wave crest
-            return None
+        if tr.hits < max(2, 0.6 * frames):  # flickers in and out: rain, glints, a wave crest; and seen twice
+            return None  # itself, whatever record it took over (one frame of a gull landing is no body that stays)
         if tr.body_frames < max(2, 0.4 * tr.water_frames):
             return None  # mostly not a person, once looking like one: a duck crossing a threshold for a moment
         conf = 0.5 + 0.25 * min(1.0, (ctx.t - first) / (2 * self.tuning.in_water_confirm_s)) + 0.25 * min(

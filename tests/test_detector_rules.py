@@ -316,3 +316,17 @@ def test_a_body_that_came_over_the_line_does_not_inherit_a_lost_water_track_reco
     dets, _ = run(Scene([duck, head], seconds=10.0), 16)
     assert kinds(dets) == ["person_in_water"]
     assert dets[0].t <= 5.5 + 1.5
+
+
+def test_one_frame_where_a_short_lived_warm_thing_was_lost_is_not_a_person_in_water():
+    """A gull that touches the water for a third of a second, flies off and touches down again at the same
+    spot for a single frame: the second track takes over the first one's record (born in the water next to
+    it), which together spans more than `in_water_confirm_s`. A body that stays is seen more than once."""
+    first = Thing(lambda t: (40, 60) if 1.0 <= t < 1.3 else None, (5, 5), 29.0)
+    again = Thing(lambda t: (40, 60) if 1.85 <= t < 1.95 else None, (5, 5), 29.0)  # one frame: 1.89 s
+    dets, _ = run(Scene([first, again], seconds=4.0), 16)
+    assert dets == []
+    # the same two sightings held for a second each are a person in the water
+    held = Thing(lambda t: (40, 60) if 1.85 <= t < 3.0 else None, (5, 5), 29.0)
+    dets, _ = run(Scene([first, held], seconds=4.0), 16)
+    assert kinds(dets) == ["person_in_water"]
