@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="render a simulated thermal clip with ground truth, or a suite of them",
                        description="Render a simulated thermal clip (8-bit AGC MP4 or 16-bit centikelvin MKV) "
                        "and its ground-truth sidecar <stem>.json. `simulate suite NAME` renders a named set.")
-    p.add_argument("suite", nargs="*", metavar="suite NAME", help="`suite fixtures|long-negatives|heldout|validation|aalborg-plate`")
+    p.add_argument("suite", nargs="*", metavar="suite NAME", help="`suite fixtures|long-negatives|heldout|validation|soak|fresh-falls|aalborg-plate`")
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="fall")
     p.add_argument("--site", help="site YAML whose camera geometry to simulate")
     p.add_argument("--camera", help="camera id in the site (default: its first camera)")

@@ -187,6 +187,45 @@ def validation(out: Path | None = None) -> list[Fixture]:
     return items
 
 
+def soak(out: Path | None = None) -> list[Fixture]:
+    """Six camera-hours of harbour life on fresh seeds (on demand, never tuned on): 4 hours at 2 fps on the
+    half-size cameras, 2 at 3 fps full size. The false-alarm rate worth quoting; the fixtures hold too few
+    hours to tell 0.05 an hour from 0.5."""
+    seasons = ["winter", "summer", "autumn"]
+    items = []
+    for i in range(16):
+        season, night = seasons[i % 3], i % 4 != 3
+        if i % 3 == 2:
+            items.append(F(f"soak-pier-half-{i}", _p("mixed", 99_000 + i, 900, fps=2, season=season, night=night,
+                                                     cam="cam-2-half", crf=30), "15 min of harbour life, fresh seed"))
+        else:
+            items.append(F(f"soak-aalborg-half-{i}", _a("mixed", 99_000 + i, 900, fps=2, season=season, night=night,
+                                                        cam="cam-1-half", crf=30), "15 min of harbour life, fresh seed"))
+    items += [F(f"soak-aalborg-full-{i}", _a("mixed", 99_100 + i, 1800, fps=3, season=seasons[(i + 1) % 3],
+                                            night=i % 2 == 1), "30 min of harbour life at 3 fps, fresh seed")
+              for i in range(4)]
+    return items
+
+
+def fresh_falls(out: Path | None = None) -> list[Fixture]:
+    """30 clips, 32 falls and swimmers, on fresh seeds on the fixtures' views, all seasons, day and night (on
+    demand, never tuned on): the recall worth quoting."""
+    seasons = ["winter", "summer", "autumn"]
+    items = [F(f"fresh-fall-aalborg-{k}", _a("fall", 98_000 + k, 20, season=seasons[k % 3], night=k % 3 != 1),
+               "a fall, fresh seed") for k in range(8)]
+    items += [F(f"fresh-fall-pier-{k}", _p("fall", 98_100 + k, 20, season=seasons[k % 3], night=k % 2 == 0),
+                "a fall, fresh seed") for k in range(6)]
+    for k in range(3):
+        items += [F(f"fresh-sub-aalborg-{k}", _a("fall_submerge", 98_200 + k, 20, season=seasons[k % 3]), "sinks"),
+                  F(f"fresh-sub-pier-{k}", _p("fall_submerge", 98_300 + k, 20, season=seasons[k % 3]), "sinks"),
+                  F(f"fresh-swim-aalborg-{k}", _a("swimmer", 98_400 + k, 20, season=seasons[k % 3]), "a swimmer"),
+                  F(f"fresh-swim-pier-{k}", _p("swimmer", 98_500 + k, 20, season=seasons[k % 3]), "a swimmer")]
+    for k in range(2):
+        items += [F(f"fresh-two-aalborg-{k}", _a("two_falls", 98_600 + k, 40, season=seasons[k % 3]), "two falls"),
+                  F(f"fresh-busy-aalborg-{k}", _a("fall_busy", 98_700 + k, 20, season=seasons[k % 3]), "a busy quay")]
+    return items
+
+
 def aalborg_plate(out: Path) -> list[Fixture]:
     """Clips on the real Aalborg frames from ../shared as backgrounds. Generated on demand, never committed."""
     def spec(scen, seed, secs, plate, bits=8, season="winter"):
@@ -206,4 +245,4 @@ def aalborg_plate(out: Path) -> list[Fixture]:
 
 
 SUITES = {"fixtures": fixtures, "long-negatives": long_negatives, "heldout": heldout, "validation": validation,
-          "aalborg-plate": aalborg_plate}
+          "soak": soak, "fresh-falls": fresh_falls, "aalborg-plate": aalborg_plate}
