@@ -225,7 +225,7 @@ class AlertRules:
                 confirmed = confirmed and self._body_like(tr, e, ctx, land_people, strict=False)
             if side == WATER and confirmed and max(tr.box[2], tr.box[3]) <= LAND_MAX_SIZE * e:
                 conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.2 * min(1.0, tr.water_frames / 4)
-                # a crossing from land is a new person by definition: never folded into an earlier incident
+                # a crossing from land is a new person: folded only into an alert opened around its crossing
                 return self._alert("water_entry", tr, ctx, conf, tr.crossed_frame, crossed_t=tr.crossed_t)
             return None
         if side != WATER or tr.land_person_t is not None:
@@ -292,9 +292,8 @@ class AlertRules:
         if strict:
             # The warm upper body of someone standing on the quay, legs as cold as the paving, from a camera
             # looking over him: taller than a head, narrower than a splash, its bottom within a hip height past the line.
-            d = float(self.geo.water_distance(tr.anchor[None])[0])
             torso = tr.box[3] > WATER_MAX_HEIGHT * e + 2 and tr.box[2] <= TORSO_MAX_WIDTH * e
-            if torso and d <= HIP_HEIGHT * e:
+            if torso and float(self.geo.water_distance(tr.anchor[None])[0]) <= HIP_HEIGHT * e:
                 return False
             for person, pe in land_people:
                 near = math.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe

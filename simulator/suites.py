@@ -194,13 +194,10 @@ def soak(out: Path | None = None) -> list[Fixture]:
     seasons = ["winter", "summer", "autumn"]
     items = []
     for i in range(16):
-        season, night = seasons[i % 3], i % 4 != 3
-        if i % 3 == 2:
-            items.append(F(f"soak-pier-half-{i}", _p("mixed", 99_000 + i, 900, fps=2, season=season, night=night,
-                                                     cam="cam-2-half", crf=30), "15 min of harbour life, fresh seed"))
-        else:
-            items.append(F(f"soak-aalborg-half-{i}", _a("mixed", 99_000 + i, 900, fps=2, season=season, night=night,
-                                                        cam="cam-1-half", crf=30), "15 min of harbour life, fresh seed"))
+        view, spec, cam = ("pier", _p, "cam-2-half") if i % 3 == 2 else ("aalborg", _a, "cam-1-half")
+        items.append(F(f"soak-{view}-half-{i}", spec("mixed", 99_000 + i, 900, fps=2, season=seasons[i % 3],
+                                                     night=i % 4 != 3, cam=cam, crf=30),
+                       "15 min of harbour life, fresh seed"))
     items += [F(f"soak-aalborg-full-{i}", _a("mixed", 99_100 + i, 1800, fps=3, season=seasons[(i + 1) % 3],
                                             night=i % 2 == 1), "30 min of harbour life at 3 fps, fresh seed")
               for i in range(4)]
