@@ -8,18 +8,24 @@ re-subscription would be acknowledged to the edge and dropped. `alerting.subscri
 the stream instead, for brokers that do persist shared subscriptions (EMQX, HiveMQ). PUBACK is sent only after the event is committed to the store (paho's manual
 ack): an alerting process that dies with events in hand gets them redelivered. Messages waiting in the
 client's queue are committed together (group commit), which is what makes durable writes fast.
-Every payload is validated by config/wire.py; a bad one is logged with the reason, counted, acked (it
-would be as bad the next time) and never stops the loop.
+Every payload is validated by config/wire.py, then against the site (alerting.intake: a configured camera, a
+time not too far ahead). Any failure to parse or validate one (the parser's own exceptions included) is a
+rejection: logged escaped with the reason, counted, stored aside in the `rejected` table and acked (it would
+be as bad the next time), and it never stops the loop. An event older than max_event_age_s is stored as late
+and never paged. A store that refuses a batch (a full disk) is waited out with the batch held, unacked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import sqlite3
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -30,11 +36,14 @@ import orjson
 from quaywatch.alerting.dispatch import Incoming, epoch
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.config.mqtt import MqttConfig
-from quaywatch.config.wire import EVENT_VERSION, MAX_PAYLOAD_BYTES, SCHEMAS_DIR, WireError, decode
+from quaywatch.config.site import Site
+from quaywatch.config.wire import EVENT_VERSION, MAX_PAYLOAD_BYTES, SCHEMAS_DIR, WireError, decode, non_finite
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "quaywatch-alerting"
 MAX_BATCH = 500
+HOLD_FIRST_S, HOLD_MAX_S = 0.2, 5.0  # retrying a batch the store refused: first delay, cap
+POISON_AFTER = 3  # an event whose handling fails this often, alone and not for the store, is set aside
 
 
 def events_topic(prefix: str, site: str, shared: bool = True) -> str:
@@ -46,7 +55,8 @@ def events_topic(prefix: str, site: str, shared: bool = True) -> str:
 
 def reject_reason(exc: WireError) -> str:
     text = str(exc)
-    for key, label in (("exceeds", "oversized"), ("not JSON", "not_json"), ("unsupported version", "version")):
+    for key, label in (("exceeds", "oversized"), ("nested deeper", "depth"), ("not JSON", "not_json"),
+                       ("unsupported version", "version"), ("not a finite number", "not_finite")):
         if key in text:
             return label
     return "schema"
@@ -61,14 +71,15 @@ def decode_event(raw: bytes) -> dict[str, Any]:
     """config/wire.py's `decode("event", raw)`, fast for valid payloads.
 
     jsonschema takes ~1 ms per event; the same schema file compiled by fastjsonschema takes ~40 us, and
-    orjson parses a 30 KB payload in a fifth of json's time. A payload both accept is returned; anything
-    else (orjson is stricter: NaN, huge integers) goes through wire.decode, which raises the canonical
-    WireError naming the field (or accepts it: wire.py is the contract, not this shortcut).
+    orjson parses a 30 KB payload in a fifth of json's time. A payload both accept (and whose numbers are
+    all finite: orjson refuses NaN literals and 1e400 itself) is returned; anything else goes through
+    wire.decode, which raises the canonical WireError naming the field (or accepts it: wire.py is the
+    contract, not this shortcut).
     """
     if len(raw) <= MAX_PAYLOAD_BYTES:
         try:
             payload = orjson.loads(raw)
-            if isinstance(payload, dict) and payload.get("version") == EVENT_VERSION:
+            if isinstance(payload, dict) and payload.get("version") == EVENT_VERSION and non_finite(payload) is None:
                 _compiled_event_schema()(payload)
                 return payload
         except (ValueError, fastjsonschema.JsonSchemaException):
@@ -76,44 +87,152 @@ def decode_event(raw: bytes) -> dict[str, Any]:
     return decode("event", raw)
 
 
-def validate_batch(raws: list[tuple[str, bytes]], metrics: Metrics) -> list[Incoming]:
-    """Decode each payload; rejects are logged with their reason and counted, the rest returned."""
-    out = []
+def printable(text: str, limit: int = 300) -> str:
+    """`text` safe to log or show: control and other non-printing characters escaped (a newline in a topic
+    must not forge a log line), cut to `limit` characters."""
+    out = "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+                  for c in text[: limit + 1])
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """What a believable event of this site looks like beyond the wire contract (alerting.intake)."""
+
+    cameras: frozenset[str]
+    max_event_age_s: float
+    max_future_skew_s: float
+    prefix_bytes: int = 1024
+
+    @classmethod
+    def of(cls, site: Site) -> EventRules:
+        cfg = site.alerting.intake
+        return cls(frozenset(c.id for c in site.cameras), cfg.max_event_age_s, cfg.max_future_skew_s,
+                   cfg.rejected_prefix_bytes)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A refused payload as stored aside (the store's `rejected` table); every string already escaped."""
+
+    at: float
+    reason: str
+    detail: str
+    topic: str
+    size: int
+    prefix: str
+
+    def row(self) -> dict[str, Any]:
+        return self.__dict__
+
+
+@dataclass
+class Screened:
+    valid: list[Incoming] = field(default_factory=list)    # to store and page
+    late: list[Incoming] = field(default_factory=list)     # to store, never page
+    rejected: list[Rejected] = field(default_factory=list)  # to store aside; acked all the same
+
+
+def _has_control(text: str) -> bool:
+    return any(not c.isprintable() for c in text)
+
+
+def screen(raws: list[tuple[str, bytes]], metrics: Metrics, rules: EventRules | None = None,
+           now: float | None = None) -> Screened:
+    """Sort a batch into valid, late and rejected. Nothing a payload can contain makes this raise: any
+    failure to parse or validate one message is that message's rejection, counted by reason and logged
+    escaped, and never affects the rest of the batch."""
+    out = Screened()
+    now = time.time() if now is None else now
+    prefix_bytes = rules.prefix_bytes if rules else 1024
+
+    def reject(topic: str, raw: bytes, reason: str, detail: str) -> None:
+        metrics.rejected.labels(reason).inc()
+        shown = printable(topic, 200)
+        log.warning("rejected payload on %s (%d bytes): %s: %s", shown, len(raw), reason, printable(detail))
+        out.rejected.append(Rejected(now, reason, printable(detail, 1000), shown, len(raw),
+                                     printable(raw[:prefix_bytes].decode("utf-8", "backslashreplace"),
+                                               4 * prefix_bytes)))
+
     for topic, raw in raws:
         received = time.perf_counter()
+        if _has_control(topic):
+            reject(topic, raw, "topic", "the topic has control characters")
+            continue
         try:
             payload = decode_event(raw)
-            epoch(payload["time"])  # the schema says date-time; dispatch needs it parseable, checked here
-        except ValueError:
-            metrics.rejected.labels("time").inc()
-            log.warning("rejected payload on %s: time %r is not an ISO 8601 date-time", topic, payload.get("time"))
-            continue
         except WireError as exc:
-            metrics.rejected.labels(reject_reason(exc)).inc()
-            log.warning("rejected payload on %s: %s", topic, str(exc)[:300])
+            reject(topic, raw, reject_reason(exc), str(exc))
+            continue
+        except Exception as exc:  # whatever the parser raises, it is this payload's fault
+            reject(topic, raw, "parser", f"{type(exc).__name__}: {exc}")
+            continue
+        try:
+            t = epoch(payload["time"])  # the schema says date-time; dispatch needs it parseable, checked here
+        except (ValueError, OverflowError, OSError):
+            reject(topic, raw, "time", f"time {payload.get('time')!r} is not an ISO 8601 date-time")
             continue
         parts = topic.split("/")
         if len(parts) >= 3 and (parts[-3], parts[-2]) != (payload["site"], payload["camera"]):
-            metrics.rejected.labels("topic_mismatch").inc()
-            log.warning("rejected event %s: topic %s does not match site/camera %s/%s",
-                        payload["event_id"], topic, payload["site"], payload["camera"])
+            reject(topic, raw, "topic_mismatch",
+                   f"event {payload['event_id']}: topic does not match site/camera {payload['site']}/{payload['camera']}")
             continue
-        out.append(Incoming(payload, received=received, raw=raw.decode() if isinstance(raw, bytes) else raw))
+        if rules is not None and payload["camera"] not in rules.cameras:
+            reject(topic, raw, "unknown_camera",
+                   f"event {payload['event_id']}: camera {payload['camera']!r} is not configured for this site")
+            continue
+        if rules is not None and t > now + rules.max_future_skew_s:
+            reject(topic, raw, "future", f"event {payload['event_id']}: time {payload['time']} is more than "
+                   f"{rules.max_future_skew_s:g} s ahead of this host's clock")
+            continue
+        item = Incoming(payload, received=received, raw=raw.decode() if isinstance(raw, bytes) else raw)
+        if rules is not None and t < now - rules.max_event_age_s:
+            metrics.late.labels(payload["kind"]).inc()
+            log.warning("late event %s (%s on %s): its frame is %.0f s old, more than %g s: stored, not paged",
+                        payload["event_id"], payload["kind"], payload["camera"], now - t, rules.max_event_age_s)
+            out.late.append(item)
+            continue
+        out.valid.append(item)
     return out
+
+
+def validate_batch(raws: list[tuple[str, bytes]], metrics: Metrics, rules: EventRules | None = None) -> list[Incoming]:
+    """The valid events of a batch (benchmarks and tests that need no more than that)."""
+    return screen(raws, metrics, rules).valid
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """The store itself failing (disk full, locked, connection lost), not this batch: hold the batch and try
+    again, however long it takes, rather than set an event aside."""
+    if isinstance(exc, sqlite3.OperationalError | OSError):
+        return True
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
+        "OperationalError", "DiskFull", "AdminShutdown", "InterfaceError")
 
 
 class Intake:
     def __init__(self, mqtt: MqttConfig, host: str, port: int, site_id: str, client_id: str, metrics: Metrics,
                  handle: Callable[[list[Incoming]], Awaitable[None]], password: str | None = None,
-                 shared: bool = True):
+                 shared: bool = True, rules: EventRules | None = None,
+                 keep_late: Callable[[list[Incoming]], Awaitable[None]] | None = None,
+                 set_aside: Callable[[list[Rejected]], Awaitable[None]] | None = None):
+        """`handle` stores and pages valid events, `keep_late` stores late ones (never paged), `set_aside` stores
+        rejections (best effort: a rejection is acknowledged even when it cannot be stored, or it would come
+        back for ever)."""
         self.mqtt = mqtt
         self.host, self.port = host, port
         self.topic = events_topic(mqtt.topic_prefix, site_id, shared)
         self.client_id = client_id
         self.metrics = metrics
         self.handle = handle
+        self.keep_late = keep_late
+        self.set_aside = set_aside
+        self.rules = rules
         self.password = password
         self.connected = asyncio.Event()
+        # While a batch cannot be stored: since when, and why (health names it; the batch is held, unacked).
+        self.holding_since: float | None = None
+        self.holding_error: BaseException | None = None
 
     def _client(self) -> aiomqtt.Client:
         tls = None
@@ -139,8 +258,9 @@ class Intake:
             except aiomqtt.MqttError as exc:
                 log.warning("intake: broker %s:%d: %s; reconnecting in %.1fs", self.host, self.port, exc, delay)
             except Exception:
-                # e.g. the store refused a commit: nothing of the batch was acked, so after reconnecting
-                # the broker delivers it again. Never let intake die with the service still up.
+                # Nothing a payload or the store does ends up here (both are handled in _consume); this is
+                # the last guard. Nothing of the batch was acked, so after reconnecting the broker delivers
+                # it again. Never let intake die with the service still up.
                 log.exception("intake: handling a batch failed; reconnecting for redelivery in %.1fs", delay)
             finally:
                 self.metrics.mqtt_connected.set(0)
@@ -164,8 +284,63 @@ class Intake:
                     batch.append(await anext(messages))
                 raws = [(str(m.topic), m.payload if isinstance(m.payload, bytes) else str(m.payload).encode())
                         for m in batch]
-                await self.handle(validate_batch(raws, self.metrics))
+                await self._take(screen(raws, self.metrics, self.rules), stop)
                 for m in batch:  # committed (or rejected for good): now the broker may forget them
                     client._client.ack(m.mid, m.qos)
         finally:
             stopping.cancel()
+
+    async def _take(self, screened: Screened, stop: asyncio.Event) -> None:
+        """Store (and page) what the batch holds. A store that fails is waited out with the batch held and
+        the connection kept (the broker keeps the rest; health names the store, not MQTT); an event that
+        alone keeps failing for any other reason is set aside rather than let it wedge intake."""
+        if screened.valid:
+            screened.rejected += await self._until_taken(self.handle, screened.valid, stop)
+        if screened.late and self.keep_late is not None:
+            screened.rejected += await self._until_taken(self.keep_late, screened.late, stop)
+        if screened.rejected and self.set_aside is not None:
+            try:
+                await self.set_aside(screened.rejected)
+            except Exception as exc:  # logged and counted already; acked all the same
+                log.error("intake: %d rejected payloads could not be stored aside (%s); acknowledged anyway",
+                          len(screened.rejected), printable(str(exc)))
+
+    async def _until_taken(self, call: Callable[[list[Incoming]], Awaitable[None]], items: list[Incoming],
+                           stop: asyncio.Event) -> list[Rejected]:
+        """Call until it succeeds; returns the items set aside as poison (see _take)."""
+        failures, delay = 0, HOLD_FIRST_S
+        while True:
+            try:
+                await call(items)
+            except Exception as exc:
+                failures += 1
+                if stop.is_set():
+                    raise
+                if not store_unavailable(exc) and failures >= POISON_AFTER:
+                    if len(items) > 1:  # find the one that fails, take the rest
+                        poison: list[Rejected] = []
+                        for item in items:
+                            poison += await self._until_taken(call, [item], stop)
+                        return poison
+                    return [self._poison(items[0], exc)]
+                if self.holding_since is None:
+                    self.holding_since = time.time()
+                self.holding_error = exc
+                log.warning("intake: storing %d events failed (%s); holding them unacknowledged, trying again in "
+                            "%.1fs", len(items), printable(f"{type(exc).__name__}: {exc}"), delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, HOLD_MAX_S)
+            else:
+                self.holding_since = self.holding_error = None
+                return []
+
+    def _poison(self, item: Incoming, exc: BaseException) -> Rejected:
+        ev = item.payload
+        self.metrics.rejected.labels("handling_failed").inc()
+        log.error("intake: event %s (%s on %s) failed %d times alone (%s): set aside, not paged",
+                  ev.get("event_id"), ev.get("kind"), ev.get("camera"), POISON_AFTER,
+                  printable(f"{type(exc).__name__}: {exc}"), exc_info=exc)
+        raw = item.raw or ""
+        return Rejected(time.time(), "handling_failed", printable(f"{type(exc).__name__}: {exc}", 1000),
+                        f"{ev.get('site')}/{ev.get('camera')}", len(raw.encode()), printable(raw[:1024], 4096))

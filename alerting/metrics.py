@@ -11,6 +11,9 @@ class Metrics:
         self.events = Counter("quaywatch_alerting_events_total", "Valid events taken in", ["kind"], registry=r)
         self.rejected = Counter("quaywatch_alerting_events_rejected_total",
                                 "Payloads rejected at intake", ["reason"], registry=r)
+        self.late = Counter("quaywatch_alerting_events_late_total",
+                             "Events older than alerting.intake.max_event_age_s on arrival: stored, never paged",
+                             ["kind"], registry=r)
         self.duplicates = Counter("quaywatch_alerting_events_duplicate_total",
                                   "Redelivered events (same event id), ignored", registry=r)
         self.incidents = Counter("quaywatch_alerting_incidents_total", "Incidents opened",

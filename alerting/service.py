@@ -15,9 +15,9 @@ import uvicorn
 from fastapi import APIRouter
 
 from quaywatch.alerting.changes import ChangeFeed
-from quaywatch.alerting.dispatch import Dispatcher, Incoming
+from quaywatch.alerting.dispatch import Dispatcher, Incoming, epoch
 from quaywatch.alerting.escalation import Escalator
-from quaywatch.alerting.intake import Intake
+from quaywatch.alerting.intake import EventRules, Intake, Rejected
 from quaywatch.alerting.lifecycle import transition
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
@@ -48,6 +48,7 @@ class AlertingService:
         self.replies = Replies(self.escalator, self.store, self.metrics, self.changes)
         self.app = create_app(self, extra_routers)
         self.intake: Intake | None = None
+        self._events_stored_at: float | None = None  # the last event commit that succeeded (health)
         self.web_port: int | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -75,11 +76,30 @@ class AlertingService:
         if not items:
             return
         opened_now, notices = await asyncio.to_thread(self.dispatcher.commit, items)
+        self._store_took_events()
         self.dispatcher.announce(notices)
         for opened in opened_now:
             task = asyncio.create_task(self.escalator.fire(opened.incident_id, "first page", opened.received))
             self._tasks.add(task)
             task.add_done_callback(self._page_done)
+
+    async def keep_late(self, items: list[Incoming]) -> None:
+        """Store events too old to page (alerting.intake.max_event_age_s): kept, shown as late, never paged."""
+        def commit() -> None:
+            with self.store.db.tx():
+                for item in items:
+                    ev = item.payload
+                    if not self.store.insert_event(ev, epoch(ev["time"]), item.received_wall, item.raw, late=True):
+                        self.metrics.duplicates.inc()
+
+        await asyncio.to_thread(commit)
+        self._store_took_events()
+
+    async def set_aside(self, rejected: list[Rejected]) -> None:
+        await asyncio.to_thread(self.store.set_aside, [r.row() for r in rejected])
+
+    def _store_took_events(self) -> None:
+        self._events_stored_at = time.time()
 
     def _page_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
@@ -121,12 +141,32 @@ class AlertingService:
 
     # --- state for the web app ----------------------------------------------------------------------------
     def health(self) -> dict[str, bool]:
+        return {"store": self.store_problem() is None, "mqtt": bool(self.intake and self.intake.connected.is_set())}
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot take events, in words, or None. A full disk refuses writes while reads (and so
+        a `SELECT 1`) still work: named from the last write that failed for lack of space, until an event
+        commit succeeds after it."""
+        full_at = self.store.db.disk_full_at
+        if full_at is not None and (self._events_stored_at is None or self._events_stored_at < full_at):
+            return f"disk full (since {time.strftime('%H:%M:%SZ', time.gmtime(full_at))}): events held, not stored"
+        if self.intake and self.intake.holding_since is not None:
+            return f"refusing writes: {str(self.intake.holding_error)[:200]}"
         try:
             self.store.db.one("SELECT 1 AS x")
-            store_ok = True
-        except Exception:
-            store_ok = False
-        return {"store": store_ok, "mqtt": bool(self.intake and self.intake.connected.is_set())}
+        except Exception as exc:
+            return f"unreachable: {str(exc)[:200]}"
+        return None
+
+    def problems(self) -> list[str]:
+        """What health says is wrong, in words for people (/healthz `problems`, the control room)."""
+        out = []
+        store = self.store_problem()
+        if store:
+            out.append(f"store: {store}")
+        if not (self.intake and self.intake.connected.is_set()):
+            out.append("mqtt: not connected to the broker")
+        return out
 
     def refresh_gauges(self) -> None:
         self.metrics.open_incidents.set(len(self.store.incidents(states=OPEN_STATES, limit=100000)))
@@ -154,7 +194,8 @@ class AlertingService:
         cfg = self.site.alerting
         self.intake = Intake(mqtt, host, port, self.site.site.id, f"quaywatch-{self.site.site.id}-{cfg.instance_id}",
                              self.metrics, self.handle_batch, password,
-                             shared=bool(mqtt.host) and cfg.subscription == "shared")
+                             shared=bool(mqtt.host) and cfg.subscription == "shared", rules=EventRules.of(self.site),
+                             keep_late=self.keep_late, set_aside=self.set_aside)
         server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
                                                log_level="warning", lifespan="off"))
         tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),

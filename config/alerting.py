@@ -130,6 +130,23 @@ class TwilioConfig(BaseModel):
         return value.rstrip("/") if value else value
 
 
+class IntakeConfig(BaseModel):
+    """What makes an event believable enough to page for. Events outside these bounds never page."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_event_age_s: float = Field(
+        default=600.0, gt=0, le=86_400,
+        description="an event whose frame time is older than this when it arrives is stored and shown in the "
+        "control room as late, never paged as new (a replay, or an edge that was offline that long). 10 min: "
+        "an edge's outbox bridges a broker restart, and Twilio drops an SMS older than that anyway")
+    max_future_skew_s: float = Field(
+        default=300.0, gt=0, le=86_400,
+        description="an event dated further than this ahead of this host's clock is rejected (a wrong clock or "
+        "a forgery); generous, because rejecting a real fall for a fast camera clock is worse")
+    rejected_prefix_bytes: int = Field(
+        default=1024, ge=0, le=65_536, description="how much of a rejected payload is kept (rejected table)")
+
+
 class WebConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
@@ -147,6 +164,7 @@ class AlertingConfig(BaseModel):
     twilio: TwilioConfig = Field(default_factory=TwilioConfig)
     store_url: str = Field(default="sqlite:///var/alerting/alerts.db", description="sqlite:///path or postgresql://...")
     web: WebConfig = Field(default_factory=WebConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
     grouping_window_s: float = Field(default=30.0, ge=0, le=600,
                                      description="events this close in time, from cameras near each other, page once")
     grouping_radius_m: float = Field(default=150.0, ge=0, le=10_000,

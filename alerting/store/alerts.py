@@ -60,17 +60,34 @@ class AlertStore:
             self.db.run("INSERT INTO site_locks (site, n) VALUES (?, 1) ON CONFLICT (site) DO NOTHING", (site,))
             self.db.run("UPDATE site_locks SET n = n + 1 WHERE site = ?", (site,))
 
-    def insert_event(self, event: dict[str, Any], time: float, received_at: float, raw: str | None = None) -> bool:
+    def insert_event(self, event: dict[str, Any], time: float, received_at: float, raw: str | None = None,
+                     late: bool = False) -> bool:
         """False when this event id was seen before (a redelivery). `raw`: the payload as received (valid
-        JSON of `event`), stored as is rather than serialised again."""
+        JSON of `event`), stored as is rather than serialised again. `late`: stored, never paged."""
         return bool(
             self.db.run(
-                "INSERT INTO events (event_id, site, camera, kind, drill, time, received_at, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO events (event_id, site, camera, kind, drill, time, received_at, payload, late) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
                 (event["event_id"], event["site"], event["camera"], event["kind"], int(bool(event.get("drill"))),
-                 time, received_at, raw if raw is not None else json.dumps(event, separators=(",", ":"))),
+                 time, received_at,
+                 raw if raw is not None else json.dumps(event, separators=(",", ":"), allow_nan=False), int(late)),
             )
         )
+
+    def set_aside(self, rows: list[dict[str, Any]]) -> None:
+        """Store payloads intake refused (the `rejected` table): at, reason, detail, topic, size, prefix."""
+        with self.db.tx():
+            for r in rows:
+                self.db.run("INSERT INTO rejected (at, reason, detail, topic, size, prefix) VALUES (?, ?, ?, ?, ?, ?)",
+                            (r["at"], r["reason"], r["detail"], r["topic"], r["size"], r["prefix"]))
+
+    def rejected(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM rejected ORDER BY id DESC LIMIT ?", (limit,))
+
+    def late_events(self, site: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Events stored but not paged because their frame was too old when they arrived, newest first."""
+        return self.db.all("SELECT event_id, camera, kind, drill, time, received_at FROM events "
+                           "WHERE site = ? AND late = 1 ORDER BY received_at DESC LIMIT ?", (site, limit))
 
     def bind_event(self, event_id: str, incident_id: str) -> None:
         self.db.run("UPDATE events SET incident_id = ? WHERE event_id = ?", (incident_id, event_id))
@@ -279,9 +296,16 @@ class AlertStore:
         return self.db.all(f"SELECT * FROM incidents {clause}ORDER BY opened_at DESC LIMIT ?", (*params, limit))
 
     def events_of(self, incident_id: str) -> list[dict[str, Any]]:
+        """Its events, payloads parsed; a payload that does not parse (written by an older build or by hand)
+        reads as {} rather than failing every reader of the incident."""
         rows = self.db.all("SELECT * FROM events WHERE incident_id = ? ORDER BY time", (incident_id,))
         for r in rows:
-            r["payload"] = json.loads(r["payload"])
+            try:
+                r["payload"] = json.loads(r["payload"])
+            except (TypeError, ValueError, RecursionError):
+                r["payload"] = {}
+            if not isinstance(r["payload"], dict):
+                r["payload"] = {}
         return rows
 
     def messages_of(self, incident_id: str) -> list[dict[str, Any]]:

@@ -13,9 +13,11 @@ is unchanged: a commit is on disk once its WAL frames are fsynced, checkpointed 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,17 @@ from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x71756179  # "quay": the advisory lock key two nodes migrating one database agree on
+_FULL_WORDS = ("database or disk is full", "could not extend file", "no space left on device")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A write refused for lack of space: SQLite's SQLITE_FULL ('database or disk is full'), an OSError
+    ENOSPC, PostgreSQL's disk_full (SQLSTATE 53100: 'could not extend file ...: No space left on device')."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    if getattr(exc, "sqlstate", None) == "53100":
+        return True
+    return any(w in str(exc).lower() for w in _FULL_WORDS)
 
 
 class Database:
@@ -47,7 +60,14 @@ class Database:
         else:
             raise QuaywatchError(f"alerting.store_url: unknown scheme {parts.scheme!r}; use sqlite:///PATH or postgresql://...")
         self._depth = 0
+        # When a write last failed for lack of space (time.time()), for health to name it; never cleared here:
+        # the service decides when it is over (its next event commit that succeeds).
+        self.disk_full_at: float | None = None
         self.migrate()
+
+    def _note_failure(self, exc: BaseException) -> None:
+        if is_disk_full(exc):
+            self.disk_full_at = time.time()
 
     @staticmethod
     def _open_sqlite(path: str) -> sqlite3.Connection:
@@ -104,8 +124,9 @@ class Database:
             self._depth = 1
             try:
                 yield self
-            except BaseException:
+            except BaseException as exc:
                 self._depth = 0
+                self._note_failure(exc)
                 if not (self.dialect == "postgres" and self._conn.closed):  # a lost connection rolled back
                     self._conn.execute("ROLLBACK")
                 raise
@@ -113,7 +134,8 @@ class Database:
                 self._depth = 0
                 try:
                     self._conn.execute("COMMIT")
-                except BaseException:
+                except BaseException as exc:
+                    self._note_failure(exc)
                     with contextlib.suppress(Exception):  # a failed COMMIT can leave the transaction open
                         self._conn.execute("ROLLBACK")
                     raise
@@ -133,7 +155,11 @@ class Database:
         """Execute a statement; returns the number of rows it changed."""
         with self._lock:
             self._reopen_if_lost()
-            cur = self._conn.execute(self._sql(sql), tuple(params))
+            try:
+                cur = self._conn.execute(self._sql(sql), tuple(params))
+            except Exception as exc:
+                self._note_failure(exc)
+                raise
             return cur.rowcount
 
     def one(self, sql: str, params: tuple | list = ()) -> dict[str, Any] | None:

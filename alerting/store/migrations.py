@@ -102,6 +102,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX messages_in_flight ON messages (claimed_at) WHERE status = 'sending';
         """,
     ),
+    (
+        3,
+        # Intake's dead letters: every payload it refused (unparseable, invalid, an unknown camera, dated too
+        # far ahead) with why, where from, its size and a bounded prefix, so a refusal is acknowledged and
+        # never comes back, yet can be looked at. `late`: an event stored but never paged, its frame older than
+        # alerting.intake.max_event_age_s when it arrived (the control room shows it as late).
+        """
+        CREATE TABLE rejected (
+            id {serial},
+            at DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            prefix TEXT NOT NULL
+        );
+        CREATE INDEX rejected_by_time ON rejected (at);
+        ALTER TABLE events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}

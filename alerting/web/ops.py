@@ -14,7 +14,11 @@ async def healthz(request: Request) -> JSONResponse:
     svc = request.app.state.service
     checks = svc.health()
     ok = all(checks.values())
-    return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
+    body: dict = {"ok": ok, **checks}
+    problems = svc.problems()
+    if problems:  # in words: "store: disk full (since ...)", so a full disk is never read as a broker fault
+        body["problems"] = problems
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics")
