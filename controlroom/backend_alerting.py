@@ -17,9 +17,10 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from quaywatch.alerting.lifecycle import LifecycleError, audit, transition
@@ -41,6 +42,26 @@ log = logging.getLogger(__name__)
 DELIVERED = ("delivered", "read", "answered", "completed")
 
 
+def finite(value: Any) -> float | None:
+    """A number the page can show and JSON can carry, or None. Rows written before intake refused NaN (or by
+    hand, or by another tool) may hold NaN, Infinity or text where a number belongs; one such row must not
+    turn every answer of the alert list into a 500."""
+    if isinstance(value, bool):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def finite_tuple(values: Any, n: int, kind: type = float) -> tuple | None:
+    if not isinstance(values, list | tuple) or len(values) != n:
+        return None
+    out = [finite(v) for v in values]
+    return None if any(v is None for v in out) else tuple(kind(v) for v in out)
+
+
 def camera_infos(site: Site) -> list[CameraInfo]:
     return [CameraInfo(c.id, c.name, c.location.lat if c.location else None, c.location.lon if c.location else None)
             for c in site.cameras if c.enabled]
@@ -48,7 +69,8 @@ def camera_infos(site: Site) -> list[CameraInfo]:
 
 class AlertingBackend:
     def __init__(self, site: Site, store: AlertStore, *, feed: Any = None, poll_interval_s: float = 0.05,
-                 stale_after_s: float = 60.0, in_service_since: float | None = None):
+                 stale_after_s: float = 60.0, in_service_since: float | None = None,
+                 problems: Callable[[], list[str]] | None = None):
         self.site = site
         self.site_id = site.site.id
         self.site_name = site.site.name
@@ -56,6 +78,7 @@ class AlertingBackend:
         self.store = store
         self.in_service_override = in_service_since
         self.feed = feed                      # quaywatch.alerting.changes.ChangeFeed, when in-process
+        self._problems = problems             # the alerting service's health in words, when in-process
         self.hub = ChangeHub()
         self._cameras = camera_infos(site)
         self.board = HealthBoard(self._cameras, self.hub, stale_after_s)
@@ -124,17 +147,34 @@ class AlertingBackend:
     def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]:
         states = ("new", "paged", "acknowledged") if open_only else None
         rows = self.store.incidents(site=self.site_id, states=states, limit=limit)
-        return [self._alert(r) for r in rows]
+        return [self._safe_alert(r) for r in rows]
 
     def get_alert(self, alert_id: str) -> Alert | None:
         row = self.store.incident(alert_id)
-        return self._alert(row) if row and row["site"] == self.site_id else None
+        return self._safe_alert(row) if row and row["site"] == self.site_id else None
 
     def alerts_between(self, start: float, end: float) -> list[Alert]:
         rows = self.store.db.all(
             "SELECT * FROM incidents WHERE site = ? AND first_time >= ? AND first_time < ? ORDER BY first_time",
             (self.site_id, start, end))
-        return [self._alert(r, with_audit=False) for r in rows]
+        return [self._safe_alert(r, with_audit=False) for r in rows]
+
+    def _safe_alert(self, inc: dict[str, Any], with_audit: bool = True) -> Alert:
+        """The alert, or, when its rows cannot be read as one, the incident row alone (logged): one bad row
+        blinds nobody to the others."""
+        try:
+            return self._alert(inc, with_audit)
+        except Exception:
+            log.exception("controlroom: incident %r has rows that cannot be shown; showing the bare incident",
+                          inc.get("id"))
+            now = time.time()
+            opened = finite(inc.get("opened_at")) or now
+            return Alert(id=str(inc.get("id")), site=str(inc.get("site")), kind=str(inc.get("kind")),
+                         category=str(inc.get("category")), state=str(inc.get("state")),
+                         cameras=tuple(c for c in str(inc.get("cameras") or "").split(",") if c),
+                         time=finite(inc.get("first_time")) or opened, opened_at=opened,
+                         updated_at=finite(inc.get("updated_at")) or opened, drill=bool(inc.get("drill")),
+                         outcome=inc.get("closed_as"), ack_code=str(inc.get("ack_code") or ""))
 
     def in_service_since(self) -> float | None:
         if self.in_service_override is not None:
@@ -163,16 +203,15 @@ class AlertingBackend:
         pages = tuple(self._pages(inc["id"]))
         trail = tuple(AuditEntry(t["at"], t["actor"], t["from_state"], t["to_state"], t["note"])
                       for t in self.store.transitions_of(inc["id"])) if with_audit else ()
-        bbox = first.get("bbox")
-        size = first.get("frame_size")
-        return Alert(
+        opened = finite(inc["opened_at"]) or time.time()
+        return Alert(  # every number finite or None: JSON has no NaN, and the page must not answer 500
             id=inc["id"], site=inc["site"], kind=inc["kind"], category=inc["category"], state=inc["state"],
-            cameras=tuple(c for c in inc["cameras"].split(",") if c), time=inc["first_time"],
-            opened_at=inc["opened_at"], updated_at=inc["updated_at"], drill=bool(inc["drill"]),
+            cameras=tuple(c for c in inc["cameras"].split(",") if c), time=finite(inc["first_time"]) or opened,
+            opened_at=opened, updated_at=finite(inc["updated_at"]) or opened, drill=bool(inc["drill"]),
             outcome=inc["closed_as"] or ("resolved" if inc["state"] == "resolved" else None),
-            lat=inc["lat"], lon=inc["lon"], bbox=tuple(bbox) if bbox else None,
-            frame_size=tuple(size) if size else None, confidence=first.get("confidence"),
-            acked_by=inc["acked_by"], acked_at=inc["acked_at"], ack_code=inc["ack_code"],
+            lat=finite(inc["lat"]), lon=finite(inc["lon"]), bbox=finite_tuple(first.get("bbox"), 4),
+            frame_size=finite_tuple(first.get("frame_size"), 2, int), confidence=finite(first.get("confidence")),
+            acked_by=inc["acked_by"], acked_at=finite(inc["acked_at"]), ack_code=inc["ack_code"],
             has_snapshot="snapshot_jpeg_b64" in evidence, clip_url=evidence.get("clip_url"),
             pages=pages, audit=trail,
         )
@@ -184,8 +223,9 @@ class AlertingBackend:
             "WHERE m.incident_id = ? AND m.direction = 'out' ORDER BY m.created_at",
             (*DELIVERED, incident_id))
         return [Page(person=m["person"] or m["to_number"], number=m["to_number"], channel=m["channel"],
-                     status=m["status"], sent_at=m["created_at"], updated_at=m["updated_at"], step=m["step"],
-                     error_code=m["error_code"], delivered_at=m["delivered_at"]) for m in msgs]
+                     status=m["status"], sent_at=finite(m["created_at"]) or 0.0,
+                     updated_at=finite(m["updated_at"]) or 0.0, step=m["step"],
+                     error_code=m["error_code"], delivered_at=finite(m["delivered_at"])) for m in msgs]
 
     # --- acting (through the alerting lifecycle) ----------------------------------------------------------
     def _move(self, alert_id: str, to: str, operator: str, note: str | None = None, **fields: Any) -> Alert:
@@ -229,6 +269,23 @@ class AlertingBackend:
     # --- health and live view -----------------------------------------------------------------------------
     def camera_health(self) -> list[CameraHealth]:
         return self.board.rows()
+
+    def service_problems(self) -> list[str]:
+        """The alerting service's health in words ("store: disk full ..."), when it runs in this process; a
+        store this page cannot even read is named too."""
+        out = list(self._problems()) if self._problems else []
+        if not any(p.startswith("store:") for p in out):
+            try:
+                self.store.db.one("SELECT 1 AS x")
+            except Exception as exc:
+                out.append(f"store: unreachable: {str(exc)[:200]}")
+        return out
+
+    def late_events(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Events stored but never paged: their frame was too old when they arrived (alerting.intake)."""
+        return [{"event_id": r["event_id"], "camera": r["camera"], "kind": r["kind"], "drill": bool(r["drill"]),
+                 "time": finite(r["time"]), "received_at": finite(r["received_at"])}
+                for r in self.store.late_events(self.site_id, limit)]
 
     def latest_frame(self, camera: str) -> tuple[float, bytes] | None:
         """The newest preview frame; until the edge sends any, the camera's newest evidence snapshot."""

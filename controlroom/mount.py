@@ -59,7 +59,8 @@ def _attach(service: Any, site_file: str | None, prefix: str) -> AlertingBackend
     cfg = controlroom_config(site)
     backend = AlertingBackend(site, service.store, feed=getattr(service, "changes", None),
                               poll_interval_s=cfg.poll_interval_s, stale_after_s=cfg.stale_after_s,
-                              in_service_since=cfg.in_service_since.timestamp() if cfg.in_service_since else None)
+                              in_service_since=cfg.in_service_since.timestamp() if cfg.in_service_since else None,
+                              problems=getattr(service, "problems", None))
     router = create_router(backend, cfg, prefix=prefix, site_file=site_file)
     backend.start()
     backend.camera_feed = start_camera_feed(backend, site, cfg)  # type: ignore[attr-defined]

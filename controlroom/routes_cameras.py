@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.context import Context
 from quaywatch.controlroom.metrics import REFUSED
+from quaywatch.controlroom.views import local_time
 
 BOUNDARY = "quaywatchframe"
 MAX_STREAM_S = 3600.0  # a forgotten tab does not hold a thread forever; the page reopens the stream
@@ -33,7 +34,12 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
     @router.get("/api/health")
     async def health(request: Request):
         ctx.guard.api(request)
-        return {"cameras": ctx.view.health(await run_in_threadpool(b.camera_health), ctx.prefix)}
+        late = await run_in_threadpool(b.late_events)
+        for e in late:
+            e["time_local"] = local_time(e["time"], ctx.view.tz)
+            e["received_local"] = local_time(e["received_at"], ctx.view.tz)
+        return {"cameras": ctx.view.health(await run_in_threadpool(b.camera_health), ctx.prefix),
+                "problems": await run_in_threadpool(b.service_problems), "late": late}
 
     @router.get("/cameras/{camera}/latest.jpg")
     async def latest(request: Request, camera: str):

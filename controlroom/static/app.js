@@ -248,10 +248,29 @@ function renderHealth(rows) {
     ${r.reason ? `<dt>${esc(T.reason)}</dt><dd>${esc(r.reason)}</dd>` : ""}</dl>
     <button type="button" data-live="${esc(r.live_url)}" data-name="${esc(r.name)}">${esc(T.live)}</button></article>`).join("");
 }
+// The alerting service's own trouble ("store: disk full ...") and events too old to page, above and below the grid.
+function renderService(data) {
+  const box = $("#service-problems");
+  if (box) {
+    const problems = data.problems || [];
+    box.innerHTML = problems.length ? `${esc(T.service_trouble)}:<ul>${problems.map((p) => `<li>${esc(p)}</li>`).join("")}</ul>` : "";
+    box.hidden = !problems.length;
+  }
+  const late = $("#late-events");
+  if (late) {
+    const rows = data.late || [];
+    late.innerHTML = rows.length ? `<h2>${esc(T.late_events)}</h2><ul>${rows.map((e) => `<li data-event="${esc(e.event_id)}">` +
+      `${esc(e.time_local || "?")} · ${esc(e.camera)} · ${esc(e.kind)}${e.drill ? " · " + esc(T.banner_drill) : ""} · ` +
+      `${esc(T.received)} ${esc(e.received_local || "?")}</li>`).join("")}</ul>` : "";
+    late.hidden = !rows.length;
+  }
+}
 async function loadHealth() {
   const resp = await fetch(`${QW.prefix}/api/health`, { credentials: "same-origin" });
   if (resp.status === 401) { location.href = `${QW.prefix}/login`; return; }
-  renderHealth((await resp.json()).cameras);
+  const data = await resp.json();
+  renderHealth(data.cameras);
+  renderService(data);
 }
 function onLive(ev) {
   const btn = ev.target.closest("button[data-live]");
@@ -311,6 +330,9 @@ setInterval(() => {
 }, 5000);
 
 if (QW.page === "alerts") { $("#open-alerts").addEventListener("click", onAction); loadAlerts(); }
-if (QW.page === "cameras") { $("#health").addEventListener("click", onLive); loadHealth(); }
+if (QW.page === "cameras") {
+  $("#health").addEventListener("click", onLive); loadHealth();
+  setInterval(loadHealth, 10000);  // the service's trouble has no live event of its own
+}
 if (QW.page === "alerts" || QW.page === "cameras") connect();
 updateSoundButton();
