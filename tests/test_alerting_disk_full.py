@@ -1,0 +1,113 @@
+"""A full disk is named as such and loses nothing: /healthz and the control room say "store: disk full" (not a
+broker fault: intake keeps its connection), the events that could not be stored are held unacknowledged, and
+they are stored and paged, once, as soon as the store takes writes again.
+
+The fault is SQLite's own: `PRAGMA max_page_count` caps the database at its current size, so the next write
+that needs a page fails with SQLITE_FULL ('database or disk is full'), exactly as on a full filesystem."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+import sqlite3
+import time
+
+import httpx
+import psycopg.errors
+
+from quaywatch.alerting.notify.dry_run import DryRunPager
+from quaywatch.alerting.service import AlertingService
+from quaywatch.alerting.store.db import is_disk_full
+from quaywatch.config.loader import load_site
+from quaywatch.controlroom.mount import attach_controlroom
+from tests.test_alerting_paging import event, publish
+
+SNAPSHOT = "/9j/" + "A" * 60_000  # a real event's size: it needs new pages
+
+
+def test_disk_full_errors_of_every_engine_are_told_apart():
+    assert is_disk_full(sqlite3.OperationalError("database or disk is full"))
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(psycopg.errors.DiskFull('could not extend file "base/5/16384": No space left on device'))
+    assert not is_disk_full(sqlite3.OperationalError("database is locked"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+def service(tmp_path, mqtt_port: int) -> AlertingService:
+    site = load_site("demo")
+    site.mqtt.host, site.mqtt.port = "127.0.0.1", mqtt_port
+    site.alerting.store_url = f"sqlite:///{tmp_path}/alerts.db"
+    site.alerting.web.port = 0
+    return AlertingService(site, dry_run=True, pager=DryRunPager(io.StringIO()))
+
+
+def test_a_full_disk_is_named_in_health_holds_events_and_pages_them_once_when_space_returns(tmp_path, mosquitto):
+    svc = service(tmp_path, mosquitto.port)
+    backend = attach_controlroom(svc)
+    db = svc.store.db
+    evs = [event(evidence={"snapshot_jpeg_b64": SNAPSHOT}), event(camera="cam-2", evidence={"snapshot_jpeg_b64": SNAPSHOT})]
+
+    async def until(predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while not (value := await predicate()):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.05)
+        return value
+
+    async def health() -> tuple[int, dict]:
+        async with httpx.AsyncClient() as c:
+            r = await c.get(f"http://127.0.0.1:{svc.web_port}/healthz", timeout=10)
+        return r.status_code, r.json()
+
+    async def scenario() -> tuple[list, list]:
+        stop = asyncio.Event()
+        run = asyncio.create_task(svc.run(stop))
+
+        async def connected():
+            return svc.web_port and svc.intake and svc.intake.connected.is_set()
+
+        await until(connected, 30, "intake connected")
+        with db._lock:  # the disk is full: not one more page
+            pages = db._conn.execute("PRAGMA page_count").fetchone()[0]
+            db._conn.execute(f"PRAGMA max_page_count = {pages}")
+        await asyncio.to_thread(publish, mosquitto.port, evs[:1])
+        await asyncio.to_thread(publish, mosquitto.port, evs[1:], "cam-2")
+
+        async def named():
+            code, body = await health()
+            return (code, body) if any(p.startswith("store: disk full") for p in body.get("problems", ())) else None
+
+        code, body = await until(named, 30, "/healthz naming the full disk")
+        during = [p.key for p in svc.pager.sent]
+        assert code == 503 and body["store"] is False
+        assert body["mqtt"] is True, body  # the broker is fine, and health says so
+        assert "mqtt: not connected to the broker" not in body["problems"]
+        problems = await asyncio.to_thread(backend.service_problems)
+        assert any(p.startswith("store: disk full") for p in problems), problems
+        await asyncio.sleep(1.5)  # a few more failed tries while full: none may page, none may be dropped
+        assert svc.store.count_events() == 0 and svc.pager.sent == []
+        with db._lock:  # space again
+            db._conn.execute("PRAGMA max_page_count = 1073741823")
+
+        async def paged():
+            return len(svc.pager.sent) >= 4 or None
+
+        await until(paged, 30, "the held events paged")
+        await asyncio.sleep(0.5)  # had anything been taken twice, it would page again now
+        code, body = await health()
+        assert (code, body) == (200, {"ok": True, "store": True, "mqtt": True}), body
+        stop.set()
+        await run
+        return during, [p.key for p in svc.pager.sent]
+
+    try:
+        during, sent = asyncio.run(scenario())
+    finally:
+        if backend is not None:
+            backend.stop()
+    assert during == []  # nothing could be paged while the store refused the events (see docs/alerting.md)
+    assert len(sent) == len(set(sent)) == 4, sent  # police and rescue for each camera's incident, once
+    store = svc.store.__class__(f"sqlite:///{tmp_path}/alerts.db")
+    assert store.count_events() == 2
+    store.close()
