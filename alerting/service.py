@@ -41,7 +41,7 @@ class AlertingService:
         self.auth_token = os.environ.get(cfg.twilio.auth_token_env) or None
         self.metrics = Metrics()
         self.changes = ChangeFeed()
-        self.store = AlertStore(cfg.store_url)
+        self.store = AlertStore(cfg.store_url, int(cfg.store_reserve_mb * 2**20))
         self.pager = pager or self._pager()
         self.escalator = Escalator(site, self.store, self.pager, self.metrics, self.changes)
         self.dispatcher = Dispatcher(site, self.store, self.metrics, self.changes)
@@ -147,6 +147,12 @@ class AlertingService:
         """Why the store cannot take events, in words, or None. A full disk refuses writes while reads (and so
         a `SELECT 1`) still work: named from the last write that failed for lack of space, until an event
         commit succeeds after it."""
+        reserve = self.store.db.reserve
+        if reserve is not None and reserve.released_at is not None:
+            reserve.remake_if_room()
+        if reserve is not None and reserve.released_at is not None:
+            return (f"disk full: running on the {reserve.size // 2**20} MB reserve released at "
+                    f"{time.strftime('%H:%M:%SZ', time.gmtime(reserve.released_at))}; free space now")
         full_at = self.store.db.disk_full_at
         if full_at is not None and (self._events_stored_at is None or self._events_stored_at < full_at):
             return f"disk full (since {time.strftime('%H:%M:%SZ', time.gmtime(full_at))}): events held, not stored"

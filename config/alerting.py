@@ -163,6 +163,10 @@ class AlertingConfig(BaseModel):
     templates: dict[str, Templates] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
     twilio: TwilioConfig = Field(default_factory=TwilioConfig)
     store_url: str = Field(default="sqlite:///var/alerting/alerts.db", description="sqlite:///path or postgresql://...")
+    store_reserve_mb: float = Field(
+        default=32.0, ge=0, le=65_536,
+        description="SQLite: space set aside beside the store file and given back when the disk fills, so events "
+        "are still stored and paged (health then says 'store: disk full'); 0 = none")
     web: WebConfig = Field(default_factory=WebConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     grouping_window_s: float = Field(default=30.0, ge=0, le=600,

@@ -10,8 +10,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import os
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import psycopg.errors
@@ -21,7 +26,8 @@ from quaywatch.alerting.service import AlertingService
 from quaywatch.alerting.store.db import is_disk_full
 from quaywatch.config.loader import load_site
 from quaywatch.controlroom.mount import attach_controlroom
-from tests.test_alerting_paging import event, publish
+from tests.peers import AlertingProcess, missing, wait_until
+from tests.test_alerting_paging import event, incidents, publish
 
 SNAPSHOT = "/9j/" + "A" * 60_000  # a real event's size: it needs new pages
 
@@ -39,6 +45,7 @@ def service(tmp_path, mqtt_port: int) -> AlertingService:
     site.mqtt.host, site.mqtt.port = "127.0.0.1", mqtt_port
     site.alerting.store_url = f"sqlite:///{tmp_path}/alerts.db"
     site.alerting.web.port = 0
+    site.alerting.store_reserve_mb = 0  # no reserve: the events must be held until space returns
     return AlertingService(site, dry_run=True, pager=DryRunPager(io.StringIO()))
 
 
@@ -111,3 +118,31 @@ def test_a_full_disk_is_named_in_health_holds_events_and_pages_them_once_when_sp
     store = svc.store.__class__(f"sqlite:///{tmp_path}/alerts.db")
     assert store.count_events() == 2
     store.close()
+
+
+def test_on_a_really_full_filesystem_the_reserve_is_given_back_and_the_event_is_paged(tmp_path, mosquitto):
+    """A real full filesystem: a 4 MB tmpfs in a mount namespace of the service's own (so nothing is left
+    mounted if the test dies), filled to the last block while the service runs."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
+        missing("a tmpfs of its own needs root and util-linux's unshare and nsenter")
+    mnt = Path(tempfile.mkdtemp(prefix="quaywatch-full-"))
+    proc = AlertingProcess(tmp_path / "alerting", mosquitto.port, store_url=f"sqlite:///{mnt}/alerts.db",
+                           overrides={"alerting": {"store_reserve_mb": 1}})
+    proc.argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                 f'mount -t tmpfs -o size=4m quaywatch-full {mnt} && exec "$@"', "sh", *proc.argv]
+    try:
+        proc.start()
+        inside = ["nsenter", "-t", str(proc.process.pid), "-m", "--"]
+        fill = subprocess.run([*inside, "sh", "-c", f"dd if=/dev/zero of={mnt}/filler bs=4k 2>&1; df -k {mnt}"],
+                              capture_output=True, text=True, timeout=60)
+        assert "No space left" in fill.stdout, fill.stdout
+        publish(mosquitto.port, [event(evidence={"snapshot_jpeg_b64": "/9j/" + "A" * 150_000})])
+        wait_until(lambda: [i for i in incidents(proc) if i["state"] == "paged"], 60, "the event paged on a full disk",
+                   logs=lambda: proc.process.output()[-3000:])
+        body = httpx.get(proc.url + "/healthz", timeout=10).json()
+        assert body["mqtt"] is True and body["store"] is False, body
+        assert any(p.startswith("store: disk full: running on the 1 MB reserve") for p in body["problems"]), body
+        assert "released the 1 MB reserve" in proc.process.output()
+    finally:
+        proc.stop()
+        shutil.rmtree(mnt, ignore_errors=True)

@@ -47,8 +47,8 @@ def status_rank(status: str) -> int:
 
 
 class AlertStore:
-    def __init__(self, url: str):
-        self.db = Database(url)
+    def __init__(self, url: str, reserve_bytes: int = 0):
+        self.db = Database(url, reserve_bytes)
 
     def close(self) -> None:
         self.db.close()

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from quaywatch.alerting.store.migrations import pending, statements
+from quaywatch.alerting.store.reserve import SpaceReserve
 from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,11 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, reserve_bytes: int = 0):
+        """`reserve_bytes`: space held back beside a SQLite file and given back when the disk fills
+        (alerting/store/reserve.py); 0 for none."""
         self.url = url
+        self.reserve: SpaceReserve | None = None
         parts = urlsplit(url)
         self._lock = threading.RLock()  # web handlers run in threads; one connection, one user at a time
         self._checkpointer: Checkpointer | None = None
@@ -54,6 +58,8 @@ class Database:
             if path:  # a file, not :memory:
                 self._conn.execute("PRAGMA wal_autocheckpoint=0")
                 self._checkpointer = Checkpointer(path)
+                if reserve_bytes > 0:
+                    self.reserve = SpaceReserve(f"{path}-reserve", reserve_bytes)
         elif parts.scheme in ("postgresql", "postgres"):
             self.dialect = "postgres"
             self._conn = self._open_postgres(url)
@@ -68,6 +74,8 @@ class Database:
     def _note_failure(self, exc: BaseException) -> None:
         if is_disk_full(exc):
             self.disk_full_at = time.time()
+            if self.reserve is not None:
+                self.reserve.release()  # the caller tries again (intake holds its batch) on the space set free
 
     @staticmethod
     def _open_sqlite(path: str) -> sqlite3.Connection:
