@@ -38,6 +38,7 @@ from quaywatch.alerting.metrics import Metrics
 from quaywatch.config.mqtt import MqttConfig
 from quaywatch.config.site import Site
 from quaywatch.config.wire import EVENT_VERSION, MAX_PAYLOAD_BYTES, SCHEMAS_DIR, WireError, decode, non_finite
+from quaywatch.logsafe import escape
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "quaywatch-alerting"
@@ -88,10 +89,9 @@ def decode_event(raw: bytes) -> dict[str, Any]:
 
 
 def printable(text: str, limit: int = 300) -> str:
-    """`text` safe to log or show: control and other non-printing characters escaped (a newline in a topic
-    must not forge a log line), cut to `limit` characters."""
-    out = "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-                  for c in text[: limit + 1])
+    """`text` safe to log, store or show: control and other non-printing characters escaped (a newline in a
+    topic must not forge a log line), cut to `limit` characters."""
+    out = escape(text[: limit + 1])
     return out if len(out) <= limit else out[:limit] + "..."
 
 

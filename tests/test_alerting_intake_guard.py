@@ -114,6 +114,17 @@ def test_a_control_character_in_a_topic_is_refused_and_logged_escaped(caplog):
     assert printable("a\r\nb\x1b[31m\u2028") == "a\\x0d\\x0ab\\x1b[31m\\u2028"
 
 
+def test_the_service_log_writes_every_record_on_one_line():
+    """The formatter `quaywatch` logs with: any message, from any module, is escaped; a traceback is not."""
+    import logging
+
+    from quaywatch.logsafe import OneLineFormatter
+
+    fmt = OneLineFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "inbound SMS from %s: %s", ("+45", "ok\nFORGED"), None)
+    assert fmt.format(record) == "WARNING inbound SMS from +45: ok\\x0aFORGED"
+
+
 # --- the running service through a real broker ------------------------------------------------------------
 
 
