@@ -78,16 +78,18 @@ def test_unknown_camera_and_far_future_are_rejected_and_old_events_are_late_neve
     now = time.time()
     metrics = Metrics()
     stranger = event(camera="cam-99", location={"lat": 0, "lon": 0})
-    future = event(time=iso(now + 3600))
+    future = event(time="2099-01-01T00:00:00Z")
     old = event(time="2001-09-09T01:46:40+00:00")
+    ancient = event(time="0001-01-01T00:00:00Z")
+    hour_ahead = event(time=iso(now + 3600))
     slightly_ahead = event(time=iso(now + 60))  # a camera clock a minute fast: still a real fall
     batch = [(f"quaywatch/{SITE}/cam-99/events", raw(stranger)), (TOPIC, raw(future)), (TOPIC, raw(old)),
-             (TOPIC, raw(slightly_ahead))]
+             (TOPIC, raw(ancient)), (TOPIC, raw(hour_ahead)), (TOPIC, raw(slightly_ahead))]
     out = screen(batch, metrics, RULES, now=now)
-    assert [r.reason for r in out.rejected] == ["unknown_camera", "future"]
-    assert [i.payload["event_id"] for i in out.late] == [old["event_id"]]
+    assert [r.reason for r in out.rejected] == ["unknown_camera", "future", "future"]
+    assert [i.payload["event_id"] for i in out.late] == [old["event_id"], ancient["event_id"]]
     assert [i.payload["event_id"] for i in out.valid] == [slightly_ahead["event_id"]]
-    assert metrics.sample("quaywatch_alerting_events_late_total", {"kind": "water_entry"}) == 1
+    assert metrics.sample("quaywatch_alerting_events_late_total", {"kind": "water_entry"}) == 2
 
 
 def test_both_sides_refuse_non_finite_numbers_naming_the_field():
