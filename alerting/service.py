@@ -30,6 +30,9 @@ from quaywatch.config.site import Site
 from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
+# A write that failed for lack of space is named in health until an event commit succeeds after it, or, with
+# no events held, this long after the last such failure (escalation's writes fail again while it lasts).
+DISK_FULL_MEMORY_S = 60.0
 
 
 class AlertingService:
@@ -145,8 +148,7 @@ class AlertingService:
 
     def store_problem(self) -> str | None:
         """Why the store cannot take events, in words, or None. A full disk refuses writes while reads (and so
-        a `SELECT 1`) still work: named from the last write that failed for lack of space, until an event
-        commit succeeds after it."""
+        a `SELECT 1`) still work: named from the last write that failed for lack of space (DISK_FULL_MEMORY_S)."""
         reserve = self.store.db.reserve
         if reserve is not None and reserve.released_at is not None:
             reserve.remake_if_room()
@@ -154,8 +156,10 @@ class AlertingService:
             return (f"disk full: running on the {reserve.size // 2**20} MB reserve released at "
                     f"{time.strftime('%H:%M:%SZ', time.gmtime(reserve.released_at))}; free space now")
         full_at = self.store.db.disk_full_at
-        if full_at is not None and (self._events_stored_at is None or self._events_stored_at < full_at):
-            return f"disk full (since {time.strftime('%H:%M:%SZ', time.gmtime(full_at))}): events held, not stored"
+        holding = bool(self.intake and self.intake.holding_since is not None)
+        if full_at is not None and (self._events_stored_at is None or self._events_stored_at < full_at) \
+                and (holding or time.time() - full_at < DISK_FULL_MEMORY_S):
+            return f"disk full (a write refused at {time.strftime('%H:%M:%SZ', time.gmtime(full_at))}): events held, not stored"
         if self.intake and self.intake.holding_since is not None:
             return f"refusing writes: {str(self.intake.holding_error)[:200]}"
         try:
