@@ -38,6 +38,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
         for e in late:
             e["time_local"] = local_time(e["time"], ctx.view.tz)
             e["received_local"] = local_time(e["received_at"], ctx.view.tz)
+            e["camera_name"] = ctx.view.names.get(e["camera"], e["camera"])
         return {"cameras": ctx.view.health(await run_in_threadpool(b.camera_health), ctx.prefix),
                 "problems": await run_in_threadpool(b.service_problems), "late": late}
 

@@ -389,3 +389,24 @@ def test_statistics_page_renders_with_chart_and_csv(browser, service):
         assert any(line.startswith(f"demo-harbour,{month},") for line in lines[1:])
     finally:
         ctx.close()
+
+
+def test_an_old_event_is_shown_as_late_on_the_camera_page_and_never_alarms(browser, service, publisher):
+    """A replayed or long-delayed event (frame time years ago) is stored and listed as late, never paged."""
+    event_id = f"test-late-{uuid.uuid4()}"
+    publish_event(publisher, {"version": 1, "event_id": event_id, "kind": "water_entry", "site": "demo-harbour",
+                              "camera": "cam-1", "time": "2001-09-09T01:46:40Z", "confidence": 0.9})
+    ctx, page = login(browser, service, "alice", PASSWORDS["alice"])
+    try:
+        page.goto(f"{service.url}/controlroom/cameras")
+        page.wait_for_selector(f'#late-events li[data-event="{event_id}"]', timeout=15_000)
+        text = page.locator(f'#late-events li[data-event="{event_id}"]').inner_text()
+        assert "2001-09-09" in text and "cam-1" in text, text
+        assert page.locator("#service-problems").is_hidden()  # nothing wrong with the service itself
+        page.screenshot(path=str(ARTIFACTS / "controlroom-late-events.png"))
+        import httpx
+
+        opened = httpx.get(f"{service.url}/api/incidents", timeout=10).json()
+        assert [i["id"] for i in opened if i["first_time"] == 1_000_000_000.0] == []  # it opened no alert
+    finally:
+        ctx.close()

@@ -260,7 +260,7 @@ function renderService(data) {
   if (late) {
     const rows = data.late || [];
     late.innerHTML = rows.length ? `<h2>${esc(T.late_events)}</h2><ul>${rows.map((e) => `<li data-event="${esc(e.event_id)}">` +
-      `${esc(e.time_local || "?")} · ${esc(e.camera)} · ${esc(e.kind)}${e.drill ? " · " + esc(T.banner_drill) : ""} · ` +
+      `${esc(e.time_local || "?")} · ${esc(e.camera_name || e.camera)} (${esc(e.camera)}) · ${esc(e.kind)}${e.drill ? " · " + esc(T.banner_drill) : ""} · ` +
       `${esc(T.received)} ${esc(e.received_local || "?")}</li>`).join("")}</ul>` : "";
     late.hidden = !rows.length;
   }
