@@ -303,3 +303,12 @@ def test_message_status_only_moves_forward_for_calls_and_sms(store_url):
     assert [e["status"] for e in store.message_events_of("sms")] == \
         ["sending", "queued", "sending", "accepted", "sent", "queued", "undelivered", "sent"]
     store.close()
+
+
+def test_rejected_payloads_are_kept_newest_first_and_bounded(store_url):
+    store = AlertStore(store_url)
+    row = {"at": 1.0, "reason": "depth", "detail": "nested", "topic": "t", "size": 3, "prefix": "[[["}
+    store.set_aside([{**row, "detail": f"n{i}"} for i in range(5)], keep=3)
+    store.set_aside([{**row, "detail": "n5"}], keep=3)
+    assert [r["detail"] for r in store.rejected()] == ["n5", "n4", "n3"]
+    store.close()

@@ -17,6 +17,7 @@ from typing import Any
 from quaywatch.alerting.store.db import Database
 
 OPEN_STATES = ("new", "paged", "acknowledged")
+REJECTED_KEPT = 10_000  # rows of the rejected table kept (about 10 MB at most with 1 KB prefixes)
 PAGING_STATES = ("new", "paged")
 
 # How far along its life an outgoing message's status is. A status is recorded only when it ranks above the one
@@ -74,12 +75,14 @@ class AlertStore:
             )
         )
 
-    def set_aside(self, rows: list[dict[str, Any]]) -> None:
-        """Store payloads intake refused (the `rejected` table): at, reason, detail, topic, size, prefix."""
+    def set_aside(self, rows: list[dict[str, Any]], keep: int = REJECTED_KEPT) -> None:
+        """Store payloads intake refused (the `rejected` table): at, reason, detail, topic, size, prefix. Only
+        the newest `keep` are kept: a flood of garbage must not fill the disk the alarm needs."""
         with self.db.tx():
             for r in rows:
                 self.db.run("INSERT INTO rejected (at, reason, detail, topic, size, prefix) VALUES (?, ?, ?, ?, ?, ?)",
                             (r["at"], r["reason"], r["detail"], r["topic"], r["size"], r["prefix"]))
+            self.db.run("DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?", (keep,))
 
     def rejected(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.db.all("SELECT * FROM rejected ORDER BY id DESC LIMIT ?", (limit,))
