@@ -95,6 +95,32 @@ def printable(text: str, limit: int = 300) -> str:
     return out if len(out) <= limit else out[:limit] + "..."
 
 
+class LogBudget:
+    """At most `lines` rejection warnings a `window_s`; the rest are only counted (the metric and the rejected
+    table have them all), and how many were left out is logged when the window turns. A flood of garbage
+    must not fill the disk with log lines."""
+
+    def __init__(self, lines: int = 20, window_s: float = 60.0):
+        self.lines, self.window_s = lines, window_s
+        self.started, self.used, self.left_out = 0.0, 0, 0
+
+    def allow(self, now: float) -> bool:
+        if now - self.started >= self.window_s:
+            if self.left_out:
+                log.warning("rejected %d more payloads in the last %.0f s, not logged one by one "
+                            "(quaywatch_alerting_events_rejected_total and the rejected table have them)",
+                            self.left_out, now - self.started)
+            self.started, self.used, self.left_out = now, 0, 0
+        if self.used < self.lines:
+            self.used += 1
+            return True
+        self.left_out += 1
+        return False
+
+
+REJECTION_LOG = LogBudget()
+
+
 @dataclass(frozen=True)
 class EventRules:
     """What a believable event of this site looks like beyond the wire contract (alerting.intake)."""
@@ -149,7 +175,8 @@ def screen(raws: list[tuple[str, bytes]], metrics: Metrics, rules: EventRules | 
     def reject(topic: str, raw: bytes, reason: str, detail: str) -> None:
         metrics.rejected.labels(reason).inc()
         shown = printable(topic, 200)
-        log.warning("rejected payload on %s (%d bytes): %s: %s", shown, len(raw), reason, printable(detail))
+        if REJECTION_LOG.allow(time.monotonic()):
+            log.warning("rejected payload on %s (%d bytes): %s: %s", shown, len(raw), reason, printable(detail))
         out.rejected.append(Rejected(now, reason, printable(detail, 1000), shown, len(raw),
                                      printable(raw[:prefix_bytes].decode("utf-8", "backslashreplace"),
                                                4 * prefix_bytes)))

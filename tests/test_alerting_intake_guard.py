@@ -106,7 +106,10 @@ def test_both_sides_refuse_non_finite_numbers_naming_the_field():
         decode("event", NESTED)
 
 
-def test_a_control_character_in_a_topic_is_refused_and_logged_escaped(caplog):
+def test_a_control_character_in_a_topic_is_refused_and_logged_escaped(caplog, monkeypatch):
+    from quaywatch.alerting import intake
+
+    monkeypatch.setattr(intake, "REJECTION_LOG", intake.LogBudget())  # this test's line is not left out
     forged = f"quaywatch/{SITE}/cam-1\n2026-12-03 10:00:00 INFO intake: all clear/events"
     with caplog.at_level("WARNING", logger="quaywatch.alerting.intake"):
         out = screen([(forged, raw(event()))], Metrics(), RULES)
@@ -114,6 +117,21 @@ def test_a_control_character_in_a_topic_is_refused_and_logged_escaped(caplog):
     assert "\n" not in out.rejected[0].topic and "\\x0a" in out.rejected[0].topic
     assert caplog.records and all("\n" not in r.getMessage() for r in caplog.records)
     assert printable("a\r\nb\x1b[31m\u2028") == "a\\x0d\\x0ab\\x1b[31m\\u2028"
+
+
+def test_a_flood_of_rejections_logs_a_bounded_number_of_lines_and_counts_them_all(caplog, monkeypatch):
+    from quaywatch.alerting import intake
+
+    monkeypatch.setattr(intake, "REJECTION_LOG", intake.LogBudget(lines=5, window_s=3600))
+    metrics = Metrics()
+    with caplog.at_level("WARNING", logger="quaywatch.alerting.intake"):
+        out = screen([(TOPIC, b"not json")] * 200, metrics, RULES)
+    assert len(out.rejected) == 200 and metrics.sample("quaywatch_alerting_events_rejected_total",
+                                                       {"reason": "not_json"}) == 200
+    assert len(caplog.records) == 5
+    intake.REJECTION_LOG.started -= 3600  # the window turns: what was left out is said in one line
+    assert intake.REJECTION_LOG.allow(time.monotonic())
+    assert "rejected 195 more payloads" in caplog.records[-1].getMessage()
 
 
 def test_the_service_log_writes_every_record_on_one_line():
