@@ -17,12 +17,13 @@ from fastapi import APIRouter
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.dispatch import Dispatcher, Incoming, epoch
 from quaywatch.alerting.escalation import Escalator
-from quaywatch.alerting.intake import EventRules, Intake, Rejected
+from quaywatch.alerting.intake import Intake
 from quaywatch.alerting.lifecycle import transition
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
 from quaywatch.alerting.notify.pager import TRANSIENT_TWILIO_CODES, Pager
 from quaywatch.alerting.replies import Replies
+from quaywatch.alerting.screen import EventRules, Rejected
 from quaywatch.alerting.store import OPEN_STATES, AlertStore
 from quaywatch.alerting.web import create_app
 from quaywatch.config.mqtt import broker_password

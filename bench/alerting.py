@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))  # tests.peers: Mosquitto, the Twilio stand-in
 
 from quaywatch.alerting.changes import ChangeFeed  # noqa: E402
 from quaywatch.alerting.dispatch import Dispatcher  # noqa: E402
-from quaywatch.alerting.intake import validate_batch  # noqa: E402
 from quaywatch.alerting.metrics import Metrics  # noqa: E402
+from quaywatch.alerting.screen import validate_batch  # noqa: E402
 from quaywatch.alerting.store import AlertStore  # noqa: E402
 from quaywatch.config.loader import load_site  # noqa: E402
 

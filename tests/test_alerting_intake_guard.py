@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from quaywatch.alerting.intake import EventRules, printable, screen
 from quaywatch.alerting.metrics import Metrics
+from quaywatch.alerting.screen import EventRules, printable, screen
 from quaywatch.config.wire import WireError, decode, encode
 from tests.peers import AlertingProcess, free_port, wait_until
 from tests.test_alerting_paging import SITE, event, incidents, metric, publish
@@ -64,12 +64,12 @@ def test_every_hostile_payload_is_a_counted_rejection_and_the_batch_goes_on(name
 
 def test_any_exception_of_the_parser_is_a_rejection(monkeypatch):
     """Not only the errors we know of: whatever the parser raises is that payload's rejection."""
-    from quaywatch.alerting import intake
+    from quaywatch.alerting import screen as screening
 
     def broken(raw):
         raise MemoryError("the parser ran out")
 
-    monkeypatch.setattr(intake, "decode_event", broken)
+    monkeypatch.setattr(screening, "decode_event", broken)
     out = screen([(TOPIC, b"{}")], Metrics(), RULES)
     assert [(r.reason, r.detail) for r in out.rejected] == [("parser", "MemoryError: the parser ran out")]
 
@@ -107,9 +107,9 @@ def test_both_sides_refuse_non_finite_numbers_naming_the_field():
 
 
 def test_a_control_character_in_a_topic_is_refused_and_logged_escaped(caplog, monkeypatch):
-    from quaywatch.alerting import intake
+    from quaywatch.alerting import screen as screening
 
-    monkeypatch.setattr(intake, "REJECTION_LOG", intake.LogBudget())  # this test's line is not left out
+    monkeypatch.setattr(screening, "REJECTION_LOG", screening.LogBudget())  # this test's line is not left out
     forged = f"quaywatch/{SITE}/cam-1\n2026-12-03 10:00:00 INFO intake: all clear/events"
     with caplog.at_level("WARNING", logger="quaywatch.alerting.intake"):
         out = screen([(forged, raw(event()))], Metrics(), RULES)
@@ -120,17 +120,17 @@ def test_a_control_character_in_a_topic_is_refused_and_logged_escaped(caplog, mo
 
 
 def test_a_flood_of_rejections_logs_a_bounded_number_of_lines_and_counts_them_all(caplog, monkeypatch):
-    from quaywatch.alerting import intake
+    from quaywatch.alerting import screen as screening
 
-    monkeypatch.setattr(intake, "REJECTION_LOG", intake.LogBudget(lines=5, window_s=3600))
+    monkeypatch.setattr(screening, "REJECTION_LOG", screening.LogBudget(lines=5, window_s=3600))
     metrics = Metrics()
     with caplog.at_level("WARNING", logger="quaywatch.alerting.intake"):
         out = screen([(TOPIC, b"not json")] * 200, metrics, RULES)
     assert len(out.rejected) == 200 and metrics.sample("quaywatch_alerting_events_rejected_total",
                                                        {"reason": "not_json"}) == 200
     assert len(caplog.records) == 5
-    intake.REJECTION_LOG.started -= 3600  # the window turns: what was left out is said in one line
-    assert intake.REJECTION_LOG.allow(time.monotonic())
+    screening.REJECTION_LOG.started -= 3600  # the window turns: what was left out is said in one line
+    assert screening.REJECTION_LOG.allow(time.monotonic())
     assert "rejected 195 more payloads" in caplog.records[-1].getMessage()
 
 
