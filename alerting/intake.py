@@ -22,6 +22,7 @@ import contextlib
 import logging
 import sqlite3
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -48,11 +49,11 @@ def events_topic(prefix: str, site: str, shared: bool = True) -> str:
 
 def store_unavailable(exc: BaseException) -> bool:
     """The store itself failing (disk full, locked, connection lost), not this batch: hold the batch and try
-    again, however long it takes, rather than set an event aside."""
+    again, however long it takes, rather than set an event aside. A constraint an event breaks is not."""
     if isinstance(exc, sqlite3.OperationalError | OSError):
         return True
-    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
-        "OperationalError", "DiskFull", "AdminShutdown", "InterfaceError")
+    psycopg = sys.modules.get("psycopg")  # only loaded when the store is PostgreSQL
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 class Intake:

@@ -40,6 +40,18 @@ def test_disk_full_errors_of_every_engine_are_told_apart():
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
 
 
+def test_intake_holds_a_batch_for_a_failing_store_but_not_for_an_event_that_breaks_a_constraint():
+    from quaywatch.alerting.intake import store_unavailable
+
+    assert store_unavailable(sqlite3.OperationalError("database or disk is full"))
+    assert store_unavailable(psycopg.errors.DiskFull("could not extend file"))
+    assert store_unavailable(psycopg.errors.AdminShutdown("terminating connection"))
+    assert store_unavailable(OSError(errno.ENOSPC, "No space left on device"))
+    assert not store_unavailable(sqlite3.IntegrityError("NOT NULL constraint failed: events.time"))
+    assert not store_unavailable(psycopg.errors.NotNullViolation("null value in column"))
+    assert not store_unavailable(KeyError("camera"))
+
+
 def service(tmp_path, mqtt_port: int) -> AlertingService:
     site = load_site("demo")
     site.mqtt.host, site.mqtt.port = "127.0.0.1", mqtt_port
