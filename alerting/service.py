@@ -126,7 +126,13 @@ class AlertingService:
             store_ok = True
         except Exception:
             store_ok = False
-        return {"store": store_ok, "mqtt": bool(self.intake and self.intake.connected.is_set())}
+        return {"store": store_ok, "mqtt": bool(self.intake and self.intake.connected.is_set()),
+                "paging": store_ok and self.paging().ok}
+
+    def paging(self):
+        """Whether pages go out: Twilio answering (as this node sees it) and no page owed (alerting/escalation.py).
+        Its `problem` says what is wrong, for /healthz and the control room."""
+        return self.escalator.paging_state()
 
     def refresh_gauges(self) -> None:
         self.metrics.open_incidents.set(len(self.store.incidents(states=OPEN_STATES, limit=100000)))

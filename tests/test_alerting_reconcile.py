@@ -281,7 +281,7 @@ def test_migration_2_gives_claims_from_before_a_claim_time(store_url, monkeypatc
     old.close()
     monkeypatch.undo()
     new = AlertStore(store_url)
-    assert new.db.migrate() == 2
+    assert new.db.migrate() == MIGRATIONS[-1][0]  # 2 and every later one applied
     row = new.message("k")
     assert (row["claimed_by"], row["claimed_at"]) == (None, 100.5)
     assert [r["id"] for r in new.stale_claims("alerting-1", time.time(), time.time() - 60)] == ["k"]
@@ -461,3 +461,36 @@ def test_calls_have_the_same_cutoff_and_younger_pages_are_still_resent(tmp_path)
         assert node.reconciled("too_old") == 2 and node.reconciled("resent") == 1
 
     asyncio.run(scenario())
+
+
+# --- the lookup reads back past the newest page of results ----------------------------------------------------
+def test_a_page_older_than_the_newest_fifty_to_its_number_is_still_found(twilio):
+    """The double pages of test_scale's kill test: 80 incidents page the same police and rescue numbers, so
+    by the time the killed instance was back and asked Twilio about a page it had left in flight, more than 50
+    newer SMS to that number existed. The lookup read only the newest 50 (one page of the list API), did not
+    see the page, and sent it again. It now reads page after page (Prism checks each request against Twilio's
+    contract) until it is past the page's time."""
+    from quaywatch.alerting.notify.twilio_pager import TwilioPager
+    from quaywatch.config.alerting import TwilioConfig
+
+    cfg = TwilioConfig(account_sid="AC" + "0123456789abcdef" * 2, api_base_url=twilio.url, timeout_s=10)
+    pager = TwilioPager(cfg, "token")
+    left = Page(key="inc-1:s0:l0:sms:+4520000002", channel="sms", to=POLICE, body="DRUKNEALARM the one that left")
+    never = Page(key="inc-2:s0:l0:sms:+4520000002", channel="sms", to=POLICE, body="DRUKNEALARM never sent")
+
+    async def scenario():
+        claimed_at = time.time()
+        sent = await pager.send(left)
+        for i in range(60):  # later pages to the same number push it out of the newest 50
+            await pager.send(Page(key=f"inc-{i + 3}:s0:l0:sms:{POLICE}", channel="sms", to=POLICE,
+                                  body=f"DRUKNEALARM later incident {i}"))
+        try:
+            return sent, await pager.find_sent(left, claimed_at - 30), await pager.find_sent(never, claimed_at - 30)
+        finally:
+            await pager.close()
+
+    sent, found, not_found = asyncio.run(scenario())
+    assert [f.sid for f in found] == [sent.sid]
+    assert not_found == []
+    later_pages = [r for r in twilio.gets("/Messages.json") if "Page=1" in r["path"]]
+    assert later_pages and all(r["upstream_status"] == 200 for r in later_pages), later_pages  # Twilio's contract

@@ -14,7 +14,13 @@ async def healthz(request: Request) -> JSONResponse:
     svc = request.app.state.service
     checks = svc.health()
     ok = all(checks.values())
-    return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
+    body = {"ok": ok, **checks}
+    if checks.get("store") and not checks.get("paging", True):  # said in words: "pages failing: Twilio unreachable since 22:41:07 ..."
+        state = svc.paging()
+        body["paging_problem"] = state.problem
+        body["paging_failing_since"] = state.failing_since
+        body["pages_owed"] = state.owed
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics")
