@@ -155,6 +155,28 @@ def test_a_dead_nodes_claims_are_resent_once_after_the_lease_by_one_of_two_nodes
     asyncio.run(scenario())
 
 
+def test_a_node_that_wakes_after_its_claims_were_taken_over_sends_nothing(store_url):
+    """Fencing, on SQLite and PostgreSQL: a stalls right before its requests leave (frozen, as far as the
+    store can tell) past its lease; b takes the claims over and sends them. When a wakes, the store's fencing
+    check finds its token stale: a sends nothing and records nothing; b's record stands."""
+
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, sending = await stall_first_page(a)
+        b = Peer(store_url, "alerting-b", lease_s=0.2)
+        await asyncio.sleep(0.3)
+        await b.reconcile()
+        assert sorted(p.to for p in b.pager.sent) == [POLICE, RESCUE]
+        tokens = {r["to_number"]: r["claim_token"] for r in b.store.messages_of(incident_id)}
+        assert tokens == {POLICE: 1, RESCUE: 1}
+        a.pager.release.set()  # a wakes, its two sends go on to the pager's last check
+        assert await sending is True  # the step counts as done: its pages were sent by b
+        assert a.pager.sent == []  # nothing went out twice
+        assert claims(a.store, incident_id) == [(POLICE, "dry-run", "alerting-b"), (RESCUE, "dry-run", "alerting-b")]
+
+    asyncio.run(scenario())
+
+
 def test_own_claims_from_a_previous_run_are_reconciled_at_once_and_what_left_is_not_resent(store_url):
     """a's SMS left but a died before hearing back; its restart (same instance id, same provider account)
     finds them at the provider at once, without waiting out the lease, records their SIDs, sends nothing."""
