@@ -6,14 +6,22 @@ moved on to that step (compare-and-set). A process that dies anywhere in between
 the same step due, recomputes the same keys, sends only what was never claimed, and moves on. A page it
 had claimed but whose outcome it never recorded is settled by the reconciler (alerting/reconcile.py), which
 runs beside the escalation loop: it asks the provider whether the page left and sends it once if not.
+
+The escalation keeps its own clock: the next step is due after the policy's delay (or sooner when a step's
+delivery is not confirmed within `delivery_timeout_s`), never because a send failed. A page whose send failed
+transiently (Twilio refusing, timing out, answering 5xx) is owed: the reconciler retries it, asking Twilio
+first, until it is delivered or its incident stops paging, with a backoff capped at `owed_retry_max_s`; all at
+once when Twilio answers again. Every claim is fenced right before its request leaves (`Page.fence`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,8 +29,9 @@ from urllib.parse import quote
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.lifecycle import audit, transition
 from quaywatch.alerting.metrics import Metrics
-from quaywatch.alerting.notify.pager import Page, Pager, SendError, Sent
+from quaywatch.alerting.notify.pager import Fenced, Page, Pager, SendError, Sent
 from quaywatch.alerting.notify.templates import AlertFacts, sms_text, voice_twiml
+from quaywatch.alerting.provider_health import PagingState, ProviderHealth
 from quaywatch.alerting.reconcile import Reconciler
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.alerting import Policy, Step
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 
 CONFIRMED = ("delivered", "read", "completed", "dry-run")  # dry-run: nothing will ever call back
 FAILED = ("failed", "undelivered", "busy", "no-answer", "canceled", "expired")  # expired: too old to send
+OWED_FIRST_RETRY_S = 1.0  # an owed page's first retry; later ones wait half its age, up to owed_retry_max_s
 
 
 class Escalator:
@@ -44,6 +54,7 @@ class Escalator:
         self.changes = changes
         self._busy: set[str] = set()  # incidents this process is paging right now
         self.sending: set[str] = set()  # keys of the pages this process is sending right now
+        self.provider = ProviderHealth()
         self.reconciler = Reconciler(self)
 
     # --- policy -------------------------------------------------------------------------------------------
@@ -120,16 +131,31 @@ class Escalator:
             with self.store.db.tx(power_safe=False):
                 claimed = [self.store.claim_message(self._row(inc, p, step, loop), now, self.cfg.instance_id)
                            for p in pages]
-            todo = [p for p, c in zip(pages, claimed, strict=True) if c]
+            todo = [dataclasses.replace(p, fence=self.fence_for(p.key, 0)) for p, c in zip(pages, claimed, strict=True)
+                    if c]  # a fresh claim's fencing token is 0
             outcomes = await asyncio.gather(*(self.deliver(p) for p in todo))
             by_key = dict(zip((p.key for p in todo), outcomes, strict=True))
             now = time.time()
             with self.store.db.tx(power_safe=False):
                 for page, out in zip(todo, outcomes, strict=True):
-                    self._record(page, out, now)
+                    self._record(page, out, now, owe=step is not None)
         finally:
             self.sending -= keys
-        return [None if not c else not isinstance(by_key[p.key], SendError) for p, c in zip(pages, claimed, strict=True)]
+        # Fenced: another node holds the claim now and sends or settles the page, as when it was claimed before.
+        return [None if not c or isinstance(by_key[p.key], Fenced) else not isinstance(by_key[p.key], SendError)
+                for p, c in zip(pages, claimed, strict=True)]
+
+    def fence_for(self, key: str, token: int) -> Callable[[], bool]:
+        """The fencing check of one claim (`Page.fence`), run by the pager right before the request leaves."""
+        def still_mine() -> bool:
+            try:
+                with self.store.db.tx(power_safe=False):
+                    return self.store.fence(key, self.cfg.instance_id, token, time.time())
+            except Exception:  # the store cannot say: not sending is the safe side; the claim is reconciled
+                log.exception("page %s: cannot check its claim in the store; not sent now (reconciled after "
+                              "the lease)", key)
+                return False
+        return still_mine
 
     def _row(self, inc: dict[str, Any] | None, page: Page, step: int | None, loop: int | None) -> dict[str, Any]:
         return {"id": page.key, "incident_id": inc["id"] if inc else None, "direction": "out",
@@ -145,19 +171,47 @@ class Escalator:
             self.metrics.latency.observe(time.perf_counter() - page.received_at)
         return sent
 
-    def _record(self, page: Page, out: Sent | SendError, now: float) -> None:
+    def _record(self, page: Page, out: Sent | SendError, now: float, owe: bool) -> None:
+        if isinstance(out, Fenced):
+            log.warning("page %s not sent: %s", page.key, out)
+            return  # its claim's new holder records it
         status, fields = self.outcome(page, out)
         self.store.update_message(page.key, now, status, **fields)
+        if owe:
+            self.owe_if_transient(page.key, out, now, now)
+
+    def owe_if_transient(self, key: str, out: Sent | SendError, created_at: float, now: float) -> None:
+        """A page whose send failed transiently is owed: retried (Twilio asked first) until delivered or its
+        incident stops paging. Backoff: half the page's age, at least OWED_FIRST_RETRY_S, at most the cap; after
+        a send that got no answer, at least twilio.answer_wait_s."""
+        if isinstance(out, SendError) and out.transient and not isinstance(out, Fenced):
+            delay = min(self.cfg.owed_retry_max_s, max(OWED_FIRST_RETRY_S, (now - created_at) / 2))
+            if out.ambiguous:  # Twilio may still be creating it: ask only once it would have answered
+                delay = max(delay, self.cfg.twilio.answer_wait_s)
+            self.store.owe(key, now + delay)
+
+    def paging_state(self) -> PagingState:
+        return self.provider.state(self.store.owed_count(), self.site.site.timezone)
+
+    def provider_answered(self, now: float) -> None:
+        if self.provider.answered(now):  # an outage ended: what is owed goes out now, not after its backoff
+            with self.store.db.tx(power_safe=False):
+                n = self.store.retry_owed_now(now)
+            if n:
+                log.warning("%d owed page(s) retried now", n)
 
     def outcome(self, page: Page, out: Sent | SendError) -> tuple[str, dict[str, Any]]:
         """Count one send and say how to record it: (status, update_message's keyword fields)."""
         if isinstance(out, SendError):
+            if out.transient:
+                self.provider.failed(f"{out.code}", time.time())
             log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
             self.metrics.pages.labels(page.channel, "failed").inc()
             self.metrics.retries.inc(max(0, out.attempts - 1))
             return "failed", {"error_code": out.code, "attempts": out.attempts, "detail": str(out)[:500]}
         self.metrics.pages.labels(page.channel, "sent").inc()
         self.metrics.retries.inc(out.attempts - 1)
+        self.provider_answered(time.time())
         return out.status, {"provider_sid": out.sid, "attempts": out.attempts}
 
     async def fire(self, incident_id: str, reason: str, received: float | None = None) -> bool:
@@ -195,11 +249,13 @@ class Escalator:
         now = time.time()
         nxt = self.after(policy, target)
         next_due = now + nxt[1] if nxt else None
-        # Pages claimed before (a previous run) count by what became of them: expired ones (too old to send,
-        # alerting/reconcile.py) or ones that failed are as lost as a send that failed now.
-        lost = [r is False or (r is None and self._lost(p.key)) for p, r in zip(pages, results, strict=True)]
+        # The next step is due by the policy's clock. A transient failure does not bring it forward: that page is
+        # owed and retried (a Twilio outage used to run through a whole policy in seconds, every page failing).
+        # Only pages lost for good (a permanent failure such as an invalid number, or claimed before and since
+        # expired: too old to send, alerting/reconcile.py) count as not delivered, now or claimed by a previous run.
+        lost = [r is not True and self._lost(p.key) for p, r in zip(pages, results, strict=True)]
         if nxt and pages and all(lost):
-            next_due = now  # every page of this step failed for good: don't wait out the delay
+            next_due = now  # every page of this step is lost for good: don't wait out the delay
         check = now + self.cfg.delivery_timeout_s if nxt else None
         with self.store.db.tx(power_safe=False):
             if not self.store.advance_step(incident_id, (inc["step"], inc["loop"]), target, now, next_due, check):
@@ -210,17 +266,20 @@ class Escalator:
             sent = sum(1 for r in results if r)
             before = sum(1 for r in results if r is None)
             gone = sum(1 for r, lo in zip(results, lost, strict=True) if r is None and lo)
+            owed = sum(1 for r, lo in zip(results, lost, strict=True) if r is False and not lo)
             audit(self.store, incident_id, actor="escalation", now=now,
                   note=f"step {target[0] + 1}/{len(policy.steps)} round {target[1] + 1} ({reason}): {step.channel} "
                        f"to {', '.join(step.notify)}: {sent} sent, {sum(1 for r in results if r is False)} failed, "
-                       f"{before} already sent before" + (f" ({gone} of them not delivered)" if gone else ""))
+                       f"{before} already sent before" + (f" ({gone} of them not delivered)" if gone else "")
+                       + (f"; {owed} failed page(s) owed, retried until delivered or acknowledged" if owed else ""))
         self.metrics.escalations.labels(reason).inc()
         self.changes.publish(incident_id, "paged" if target == (0, 0) else "escalated")
         return True
 
     def _lost(self, key: str) -> bool:
+        """Lost for good: failed and not owed (a permanent failure, or expired), so never retried."""
         msg = self.store.message(key)
-        return msg is not None and msg["status"] in FAILED
+        return msg is not None and msg["status"] in FAILED and msg["retry_at"] is None
 
     def page_lost(self, msg: dict[str, Any]) -> None:
         """A page that will never be delivered (expired: too old to send again). If it belongs to its incident's

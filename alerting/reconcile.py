@@ -20,6 +20,13 @@ whether the page was created after its claim:
   - the provider could not be asked: the claim stays 'sending' with this node, which
     asks again next round; should this node die too, another takes over after the lease -> lookup_failed
 Every outcome is counted (quaywatch_alerting_inflight_reconciled_total) and noted in the incident's trail.
+
+Pages owed (a send that failed transiently: Twilio refusing, timing out, answering 5xx; alerting/escalation.py)
+go the same way once their retry is due: taken by a compare-and-set on their retry time, then Twilio is asked
+(a timed-out request may have created the page), then sent once if it does not have it. Unlike a claim left in
+flight, an owed page is not given up when it is old: it is retried until delivered or its incident stops
+paging (not_needed). A failed lookup or a failed send puts it back, owed, with a longer wait (at most
+`alerting.owed_retry_max_s`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from quaywatch.alerting.lifecycle import audit
-from quaywatch.alerting.notify.pager import Found, LookupFailed, Page, SendError
+from quaywatch.alerting.notify.pager import Fenced, Found, LookupFailed, Page, SendError
 from quaywatch.alerting.store import PAGING_STATES
 
 if TYPE_CHECKING:
@@ -79,9 +86,11 @@ class Reconciler:
                 await asyncio.wait_for(stop.wait(), period)
 
     async def reconcile_once(self) -> None:
-        """One round: every claim whose claimant is gone, and every claim whose lookup failed last round."""
+        """One round: every claim whose claimant is gone, every claim whose lookup failed last round, and every
+        owed page whose retry is due."""
         rows = {r["id"]: r for r in self._retried_claims()}
-        for r in self.store.stale_claims(self.me, self.started_at, time.time() - self.lease_s):
+        now = time.time()
+        for r in [*self.store.stale_claims(self.me, self.started_at, now - self.lease_s), *self.store.owed(now)]:
             rows.setdefault(r["id"], r)
         for key in self.esc.sending:  # this process is sending them right now: not stale, only slow
             rows.pop(key, None)
@@ -112,7 +121,8 @@ class Reconciler:
                 log.exception("reconciling page %s failed; trying again next round", row["id"])
 
     async def _reconcile(self, row: dict[str, Any]) -> None:
-        if not self._take(row):
+        owed = row["status"] == "failed"
+        if not (self._take_owed(row) if owed else self._take(row)):
             self._forget(row["id"])
             return
         inc = self.store.incident(row["incident_id"]) if row["incident_id"] else None
@@ -120,8 +130,13 @@ class Reconciler:
         try:
             found = await self.esc.pager.find_sent(page, row["created_at"] - CLOCK_SLACK_S)
         except LookupFailed as exc:
-            self._lookup_failed(row, exc)
+            self.esc.provider.failed(f"lookup: {exc}", time.time())
+            if owed:
+                self._still_owed(row, f"could not ask the provider whether it left ({exc})")
+            else:
+                self._lookup_failed(row, exc)
             return
+        self.esc.provider_answered(time.time())
         self._forget(row["id"])
         accounted = self.store.sids_recorded_elsewhere([f.sid for f in found], row["id"])
         left = next((f for f in found if f.sid not in accounted), None)
@@ -129,10 +144,14 @@ class Reconciler:
             self._found_sent(row, left)
         elif inc is not None and inc["state"] not in PAGING_STATES:
             self._not_needed(row, inc)
-        elif time.time() - row["created_at"] > self.max_age_s:
+        elif not owed and time.time() - row["created_at"] > self.max_age_s:
             self._too_old(row)
         else:
-            await self._resend(row, page)
+            await self._resend(row, page, owed)
+
+    def _take_owed(self, row: dict[str, Any]) -> bool:
+        with self.store.db.tx(power_safe=False):
+            return self.store.take_owed(row, self.me, time.time())
 
     def _take(self, row: dict[str, Any]) -> bool:
         renewing = row["claimed_by"] == self.me and row["claimed_at"] >= self.started_at
@@ -143,9 +162,10 @@ class Reconciler:
             return self.store.take_claim(row, self.me, time.time(), detail)
 
     def _page(self, row: dict[str, Any], inc: dict[str, Any] | None) -> Page:
+        # Taking the claim (or the owed page) raised its fencing token by one: this node's token.
         return Page(key=row["id"], channel=row["channel"], to=row["to_number"], body=row["body"],
                     status_callback=self.esc.status_callback(row["id"]), drill=bool(inc and inc["drill"]),
-                    person=row["person"] or "")
+                    person=row["person"] or "", fence=self.esc.fence_for(row["id"], row["claim_token"] + 1))
 
     # --- outcomes -----------------------------------------------------------------------------------------
     def _found_sent(self, row: dict[str, Any], found: Found) -> None:
@@ -168,16 +188,34 @@ class Reconciler:
             self._outcome(row, "too_old", detail, log.error)
             self.esc.page_lost(row)
 
-    async def _resend(self, row: dict[str, Any], page: Page) -> None:
+    async def _resend(self, row: dict[str, Any], page: Page, owed: bool) -> None:
         out = await self.esc.deliver(page)
+        if isinstance(out, Fenced):  # frozen past the lease while sending: the claim's new holder settles it
+            log.warning("page %s not sent: %s", row["id"], out)
+            return
         status, fields = self.esc.outcome(page, out)
         if isinstance(out, SendError):
             outcome, detail = "resend_failed", f"the provider does not have it: sent again, which failed: {out}"
         else:
             outcome, detail = "resent", f"the provider does not have it: sent again once ({out.sid}, {out.status})"
+        if owed:
+            outcome = "owed_" + outcome
         # The new message's delivery callback may get here first: it records the SID too, and its status stands.
-        self.store.settle_claim(row["id"], self.me, time.time(), status, **{**fields, "detail": detail[:500]})
-        self._outcome(row, outcome, detail, log.error if outcome == "resend_failed" else log.warning)
+        now = time.time()
+        with self.store.db.tx(power_safe=False):
+            self.store.settle_claim(row["id"], self.me, now, status, **{**fields, "detail": detail[:500]})
+            if row["step"] is not None:
+                self.esc.owe_if_transient(row["id"], out, row["created_at"], now)
+        self._outcome(row, outcome, detail, log.error if outcome.endswith("resend_failed") else log.warning)
+
+    def _still_owed(self, row: dict[str, Any], why: str) -> None:
+        """An owed page's retry could not be done now: back to owed, with a longer wait."""
+        now = time.time()
+        with self.store.db.tx(power_safe=False):
+            if self.store.settle_claim(row["id"], self.me, now, "failed", detail=f"still owed: {why}"):
+                self.esc.owe_if_transient(row["id"], SendError(why, transient=True), row["created_at"], now)
+        self.metrics.reconciled.labels("owed_lookup_failed").inc()
+        log.warning("page %s (%s to %s) owed: %s; retried later", row["id"], row["channel"], row["to_number"], why)
 
     def _lookup_failed(self, row: dict[str, Any], exc: LookupFailed) -> None:
         self._retry.add(row["id"])
@@ -200,9 +238,13 @@ class Reconciler:
 
     def _note(self, row: dict[str, Any], what: str) -> None:
         to = f"{row['to_number']} ({row['person']})" if row["person"] else row["to_number"]
+        if row["status"] == "failed":
+            how = f"owed since its send at {self._clock(row['created_at'])} failed ({row['error_code']})"
+        else:
+            how = f"claimed by {row['claimed_by'] or 'an older version'} at {self._clock(row['claimed_at'])}, " \
+                  "outcome never recorded"
         audit(self.store, row["incident_id"], actor=ACTOR, now=time.time(),
-              note=f"{row['channel']} to {to} claimed by {row['claimed_by'] or 'an older version'} at "
-                   f"{self._clock(row['claimed_at'])}, outcome never recorded; checked by {self.me}: {what}")
+              note=f"{row['channel']} to {to} {how}; checked by {self.me}: {what}")
 
     def _forget(self, key: str) -> None:
         self._retry.discard(key)

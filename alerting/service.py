@@ -145,7 +145,9 @@ class AlertingService:
 
     # --- state for the web app ----------------------------------------------------------------------------
     def health(self) -> dict[str, bool]:
-        return {"store": self.store_problem() is None, "mqtt": bool(self.intake and self.intake.connected.is_set())}
+        store_ok = self.store_problem() is None
+        return {"store": store_ok, "mqtt": bool(self.intake and self.intake.connected.is_set()),
+                "paging": store_ok and self.paging().ok}
 
     def store_problem(self) -> str | None:
         """Why the store cannot take events, in words, or None. A full disk refuses writes while reads (and so
@@ -177,7 +179,15 @@ class AlertingService:
             out.append(f"store: {store}")
         if not (self.intake and self.intake.connected.is_set()):
             out.append("mqtt: not connected to the broker")
+        paging = self.paging()
+        if not paging.ok and paging.problem:
+            out.append(paging.problem)
         return out
+
+    def paging(self):
+        """Whether pages go out: Twilio answering (as this node sees it) and no page owed (alerting/escalation.py).
+        Its `problem` says what is wrong, for /healthz and the control room."""
+        return self.escalator.paging_state()
 
     def refresh_gauges(self) -> None:
         self.metrics.open_incidents.set(len(self.store.incidents(states=OPEN_STATES, limit=100000)))

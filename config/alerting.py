@@ -115,6 +115,10 @@ class TwilioConfig(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=60, description="one HTTP request to Twilio")
     retries: int = Field(default=3, ge=0, le=10, description="retries of transient failures only")
     backoff_s: float = Field(default=0.5, gt=0, le=60, description="first retry delay; doubles each retry")
+    answer_wait_s: float = Field(
+        default=15.0, ge=0, le=600,
+        description="after a request that got no answer (read timeout, connection lost after sending) Twilio is "
+        "asked whether it created the page only this long after, so one it is still creating is not sent twice")
     validity_period_s: int = Field(default=600, ge=1, le=36000, description="Twilio drops an SMS older than this")
 
     @property
@@ -184,6 +188,12 @@ class AlertingConfig(BaseModel):
         "mid-send): any node asks Twilio whether it left and sends it again once if not. A node's own "
         "claims from before its restart are reconciled at once. Must exceed twice the longest a live node holds a "
         "claim: twilio.timeout_s x (retries + 2) plus the backoff",
+    )
+    owed_retry_max_s: float = Field(
+        default=30.0, ge=1, le=600,
+        description="a page whose send failed transiently (Twilio down, timing out) is owed and retried until "
+        "delivered or acknowledged, Twilio asked first each time; the wait between retries grows with the page's "
+        "age up to this. When Twilio answers again, everything owed is retried at once",
     )
     unknown_sender_limit: int = Field(default=3, ge=0, description="replies answered per unknown number per hour")
     place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")

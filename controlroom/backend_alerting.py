@@ -21,7 +21,9 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from quaywatch.alerting.lifecycle import LifecycleError, audit, transition
 from quaywatch.alerting.store import AlertStore
@@ -141,6 +143,15 @@ class AlertingBackend:
         return ids, (trs[-1]["id"] if trs else tr_m, mes[-1]["id"] if mes else me_m)
 
     # --- reading ------------------------------------------------------------------------------------------
+    def paging_trouble(self) -> dict[str, Any] | None:
+        """Pages that failed and are owed (Twilio down or timing out), from the store, so every node's show:
+        how many, since when (local time), the last error. None when nothing is owed."""
+        owed = self.store.owed_summary()
+        if not owed["owed"]:
+            return None
+        since = datetime.fromtimestamp(owed["since"], ZoneInfo(self.timezone)).strftime("%H:%M:%S")
+        return {"owed": owed["owed"], "since": since, "error": owed["error"]}
+
     def cameras(self) -> list[CameraInfo]:
         return list(self._cameras)
 

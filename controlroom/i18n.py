@@ -12,6 +12,8 @@ TEXT: dict[str, dict[str, str]] = {
         "login_throttled": "For mange forsøg. Prøv igen om {s} sekunder.",
         "session_expired": "Sessionen er udløbet. Log ind igen.",
         "banner": "DRUKNEALARM", "banner_drill": "ØVELSE", "alarm_note": "Alarmen lyder til den er kvitteret.",
+        "paging_trouble": "SMS og opkald fejler: Twilio svarer ikke siden {since} ({error}). {owed} besked(er) "
+                          "sendes igen, til de er leveret eller kvitteret. Ring selv til politi og redning.",
         "enable_sound": "Slå lyd til", "sound_on": "Lyd til", "no_open_alerts": "Ingen åbne alarmer.",
         "acknowledge": "Kvittér", "close_as": "Luk som", "resolved": "Afsluttet", "false_alarm": "Falsk alarm",
         "drill": "Øvelse", "real_incident": "Reel hændelse", "note": "Note", "add_note": "Tilføj note",
@@ -47,6 +49,8 @@ TEXT: dict[str, dict[str, str]] = {
         "login_throttled": "Too many attempts. Try again in {s} seconds.",
         "session_expired": "Your session has expired. Log in again.",
         "banner": "DROWNING ALERT", "banner_drill": "DRILL", "alarm_note": "The alarm sounds until acknowledged.",
+        "paging_trouble": "Pages failing: Twilio unreachable since {since} ({error}). {owed} page(s) owed, "
+                          "retried until delivered or acknowledged. Call police and rescue yourself.",
         "enable_sound": "Enable sound", "sound_on": "Sound on", "no_open_alerts": "No open alerts.",
         "acknowledge": "Acknowledge", "close_as": "Close as", "resolved": "Resolved", "false_alarm": "False alarm",
         "drill": "Drill", "real_incident": "Real incident", "note": "Note", "add_note": "Add note",

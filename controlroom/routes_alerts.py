@@ -86,6 +86,13 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
             alerts += [a for a in recent if a.id not in seen]
         return {"alerts": [ctx.view.alert(a) for a in alerts], "map": ctx.view.map_json()}
 
+    @router.get("/api/paging")
+    async def paging(request: Request):
+        """Pages failing (Twilio down): said on the alerts page above everything, polled every few seconds."""
+        ctx.guard.api(request)
+        trouble = getattr(b, "paging_trouble", None)
+        return {"trouble": await run_in_threadpool(trouble) if trouble else None}
+
     @router.get("/api/alerts/{alert_id}")
     async def one_alert(request: Request, alert_id: str):
         ctx.guard.api(request)

@@ -59,8 +59,9 @@ class Part:
 
 
 class Supervisor:
-    def __init__(self, log_dir: Path, out=None, ready_timeout_s: float = 60.0):
+    def __init__(self, log_dir: Path, out=None, ready_timeout_s: float = 60.0, max_backoff_s: float = 30.0):
         self.log_dir = Path(log_dir)
+        self.max_backoff_s = max_backoff_s
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.out = out or sys.stdout
         self.ready_timeout_s = ready_timeout_s
@@ -106,7 +107,9 @@ class Supervisor:
                         print(f"[{part.name}] {line}", file=self.out, flush=True)
 
     def watch(self, until: Callable[[], bool] | None = None, poll_s: float = 0.5) -> None:
-        """Block, restarting parts that die (backoff 1, 2, 4 ... 30 s), until stopped or `until()` holds."""
+        """Block, restarting parts that die (backoff 1, 2, 4 ... `max_backoff_s`), until stopped or `until()`
+        holds. A part's restart time is kept until it is due: it is taken off only when the part is spawned
+        again (popping it on every check reset the wait each round, so a dead part was never restarted)."""
         next_try: dict[str, float] = {}
         while not self._stopping.is_set():
             if until is not None and until():
@@ -116,13 +119,16 @@ class Supervisor:
                 if code is None or not part.restart:
                     continue
                 now = time.monotonic()
-                if part.name not in next_try:
-                    delay = min(30.0, 2.0 ** part.restarts)
+                due = next_try.get(part.name)
+                if due is None:
+                    delay = min(self.max_backoff_s, 2.0 ** part.restarts)
                     next_try[part.name] = now + delay
-                    self._say(f"{part.name} exited with code {code}; restarting in {delay:.0f} s")
-                elif now >= next_try.pop(part.name):
+                    self._say(f"{part.name} exited with code {code}; restarting in {delay:g} s")
+                elif now >= due:
+                    del next_try[part.name]
                     part.restarts += 1
                     self._spawn(part)
+                    self._say(f"{part.name} restarted (pid {part.process.pid}, restart {part.restarts})")
             self._stopping.wait(poll_s)
 
     def stop(self, timeout_s: float = 8.0) -> None:

@@ -343,22 +343,28 @@ class TwilioStandIn:
     def _listing(self, path: str, upstream_answer: bytes | None) -> bytes:
         """Twilio's list answer (Prism's page fields, when it gave them) over what was created, newest first."""
         import json as _json
-        from urllib.parse import parse_qs, urlsplit
+        from urllib.parse import parse_qs, urlencode, urlsplit
 
         parts = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         kind = "messages" if parts.path.endswith("/Messages.json") else "calls"
         items = [c for c in reversed(self.created("/Messages.json" if kind == "messages" else "/Calls.json"))
                  if query.get("To") in (None, c["to"]) and query.get("From") in (None, c["from"])]
-        items = items[: int(query.get("PageSize") or 50)]
+        size, number = int(query.get("PageSize") or 50), int(query.get("Page") or 0)
+        more = len(items) > (number + 1) * size
+        items = items[number * size: (number + 1) * size]
+        next_uri = None
+        if more:  # as Twilio does: the next page's URI, with a page token
+            next_uri = parts.path + "?" + urlencode({**query, "Page": number + 1, "PageToken": f"PA{number + 1}"})
         try:
             page = _json.loads(upstream_answer) if upstream_answer else {}
         except ValueError:
             page = {}
         page.update({kind: [{**c, "account_sid": parts.path.split("/")[3], "direction": "outbound-api"}
                             for c in items],
-                     "page": 0, "page_size": len(items), "start": 0, "end": max(0, len(items) - 1),
-                     "uri": path, "first_page_uri": path, "next_page_uri": None, "previous_page_uri": None})
+                     "page": number, "page_size": len(items), "start": number * size,
+                     "end": max(0, number * size + len(items) - 1), "uri": path, "first_page_uri": path,
+                     "next_page_uri": next_uri, "previous_page_uri": None})
         return _json.dumps(page).encode()
 
     def _handle(self, h) -> None:

@@ -4,6 +4,7 @@ malformed MQTT deliveries, missing or failed delivery confirmations; plus groupi
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -45,14 +46,48 @@ def test_twilio_500s_are_retried_with_backoff_and_page_once(alerting, mosquitto,
     assert metric(svc, "quaywatch_alerting_send_attempts_retried_total") == 2
 
 
-def test_twilio_timeout_is_retried(alerting, mosquitto, twilio):
-    alerting({**ONE_STEP, "alerting": {**ONE_STEP["alerting"], "twilio": {"timeout_s": 0.5}}})
-    twilio.hang_next(1, 2.0)
+def test_a_twilio_answer_after_the_timeout_never_duplicates(alerting, mosquitto, twilio):
+    """Issue 13: Twilio answering after the client's read timeout gave two SMS (the timed-out request was sent
+    again at once). Now the page is owed, and Twilio is asked whether it has it before anything is sent again:
+    it does, so the police phone gets one SMS and the message row records it."""
+    svc = alerting({**ONE_STEP, "alerting": {**ONE_STEP["alerting"],
+                                             "twilio": {"timeout_s": 1, "answer_wait_s": 4}}})
+    twilio.hang_next(1, 3.0)  # answered (and created) 3 s after the request: 2 s after the client gave up
     publish(mosquitto.port, [event()])
-    wait_until(lambda: [r for r in sms(twilio) if r["status"] == 201], what="a later attempt answered")
-    attempts = twilio.posts("/Messages.json", answered=False)
-    assert len(attempts) >= 2  # on a loaded machine a retry may time out too; each is retried
-    assert attempts[1]["t"] - attempts[0]["t"] < 1.9  # retried after the client timeout, not after the hang
+    wait_until(lambda: twilio.created(to=POLICE), what="the stand-in to create the SMS")
+    inc = wait_until(lambda: incidents(svc), what="the incident")[0]
+
+    def settled():
+        detail = httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=5).json()
+        out = [m for m in detail["messages"] if m["direction"] == "out"]
+        return out if out and out[0]["status"] not in ("failed", "sending") else None
+
+    out = wait_until(settled, timeout=60, what="the owed page looked up and recorded", logs=svc.process.output)
+    time.sleep(3)  # a few more reconciliation rounds: nothing else may go out
+    created = twilio.created(to=POLICE)
+    assert len(created) == 1, created  # one SMS, never two
+    assert len(sms(twilio)) == 1 and len(twilio.posts("/Messages.json", answered=False)) == 1
+    assert out[0]["provider_sid"] == created[0]["sid"]
+    assert twilio.gets("/Messages.json"), "Twilio was never asked"
+    assert metric(svc, 'quaywatch_alerting_inflight_reconciled_total{outcome="found_sent"}') == 1
+
+
+def test_a_connection_lost_after_sending_is_sent_once_after_asking_twilio(alerting, mosquitto, twilio):
+    """The other ambiguous failure: the connection closes after the request was written, with no answer.
+    Twilio never created it (the stand-in drops it), so after the lookup says so it is sent exactly once."""
+    svc = alerting({**ONE_STEP, "alerting": {**ONE_STEP["alerting"],
+                                             "twilio": {"timeout_s": 5, "answer_wait_s": 2}}})
+    twilio.drop_next(1, hold_s=0.5)
+    publish(mosquitto.port, [event()])
+    wait_until(lambda: twilio.created(to=POLICE), timeout=60, what="the SMS sent after the lookup",
+               logs=svc.process.output)
+    time.sleep(3)
+    assert len(twilio.created(to=POLICE)) == 1
+    posts = twilio.posts("/Messages.json", answered=False)
+    assert len(posts) == 2 and posts[0].get("dropped")  # the lost request, then one send after asking
+    lookups = twilio.gets("/Messages.json")
+    assert lookups and lookups[0]["wall"] < posts[1]["wall"]  # asked before it was sent again
+    assert metric(svc, 'quaywatch_alerting_inflight_reconciled_total{outcome="owed_resent"}') == 1
 
 
 def test_permanent_failure_is_not_retried_and_escalates_at_once(alerting, mosquitto, twilio):
@@ -198,3 +233,79 @@ def test_events_published_while_the_service_is_down_are_paged_when_it_returns(al
     wait_until(lambda: sms(twilio, POLICE), what="queued event paged after restart")
     time.sleep(0.5)
     assert len(sms(twilio)) == 1 and len(incidents(svc)) == 1
+
+
+# --- a Twilio outage longer than the whole policy --------------------------------------------------------------
+OUTAGE_POLICY = {"alerting": {
+    "delivery_timeout_s": 600,  # the policy's own delays are the clock here
+    "owed_retry_max_s": 4,
+    "twilio": {"timeout_s": 2, "retries": 1},
+    "policies": {"water": {"steps": [
+        {"after_s": 0, "notify": ["police", "rescue"], "channel": "sms"},
+        {"after_s": 3, "notify": ["police"], "channel": "voice"},
+        {"after_s": 3, "notify": ["control_room"], "channel": "sms"}], "loops": 1, "loop_after_s": 3}}}}
+
+
+def page_keys(twilio) -> list[str]:
+    """The idempotency key of every page Twilio created (from its status callback URL), SMS and calls."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    created = [r for r in twilio.requests if "created" in r]
+    return [unquote(parse_qs(urlsplit(r["form"]["StatusCallback"]).query)["m"][0]) for r in created]
+
+
+def test_pages_outlive_a_twilio_outage_longer_than_the_policy(tmp_path, mosquitto, prism):
+    """Issue 13: with Twilio refusing connections, each step failed after its retries, the next step fired at
+    once, the two-round policy was spent in seconds with every page failed, health said ok, and when Twilio
+    came back nothing was sent. Now the steps keep the policy's clock, every failed page is owed, health says
+    so, and when Twilio is back every contact of every step that fired gets exactly one page."""
+    from tests.peers import AlertingProcess, TwilioStandIn, free_port
+
+    port = free_port()  # nothing listens there yet: every connection is refused
+    svc = AlertingProcess(tmp_path / "alerting", mosquitto.port, OUTAGE_POLICY, f"http://127.0.0.1:{port}").start()
+    stand_in = None
+    try:
+        down_at = time.monotonic()
+        publish(mosquitto.port, [event()])
+        inc = wait_until(lambda: incidents(svc), what="the incident")[0]
+
+        def spent():
+            i = httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=5).json()
+            return i if (i["step"], i["loop"]) == (2, 1) else None
+
+        detail = wait_until(spent, timeout=90, what="the policy's last step fired", logs=svc.process.output)
+        fired = [t["at"] for t in detail["transitions"] if t["actor"] == "escalation" and "step " in (t["note"] or "")]
+        assert len(fired) == 6, detail["transitions"]  # 3 steps x 2 rounds, each once
+        gaps = [b - a for a, b in itertools.pairwise(fired)]
+        assert min(gaps) >= 3 - 0.5, gaps  # by the policy's clock (3 s), not at once because sends failed
+        assert detail["state"] == "paged"
+        health = httpx.get(svc.url + "/healthz", timeout=5)
+        assert health.status_code == 503, health.text
+        body = health.json()
+        assert body["paging"] is False and body["store"] is True
+        assert body["paging_problem"].startswith("pages failing: Twilio unreachable since "), body
+        expected = {f"{inc['id']}:s{s}:l{loop}:{ch}:{to}" for loop in (0, 1)
+                    for s, ch, numbers in ((0, "sms", (POLICE, RESCUE)), (1, "voice", (POLICE,)),
+                                           (2, "sms", ("+4520000001",))) for to in numbers}
+        assert body["pages_owed"] == len(expected) == 8, body
+        time.sleep(max(0.0, 25 - (time.monotonic() - down_at)))  # down longer than the policy (~15 s)
+        assert [m["status"] for m in httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=5).json()["messages"]
+                if m["direction"] == "out"] == ["failed"] * 8
+
+        stand_in = TwilioStandIn(upstream=prism.url, port=port).start()  # Twilio is back
+        wait_until(lambda: set(page_keys(stand_in)) >= expected, timeout=60, what="every owed page sent",
+                   logs=svc.process.output)
+        time.sleep(2 * 4 + 2)  # two more retry periods: nothing may go out twice
+        keys = page_keys(stand_in)
+        assert sorted(keys) == sorted(expected), keys  # every contact of every step that fired, exactly once
+        assert all(r["upstream_status"] in (200, 201) for r in stand_in.requests if "upstream_status" in r)
+        health = httpx.get(svc.url + "/healthz", timeout=5)
+        assert health.status_code == 200 and health.json()["paging"] is True, health.text
+        out = [m for m in httpx.get(f"{svc.url}/api/incidents/{inc['id']}", timeout=5).json()["messages"]
+               if m["direction"] == "out"]
+        assert sorted(m["id"] for m in out) == sorted(expected)
+        assert all(m["status"] not in ("failed", "sending") and m["provider_sid"] for m in out), out
+    finally:
+        svc.stop()
+        if stand_in is not None:
+            stand_in.stop()

@@ -155,6 +155,28 @@ def test_a_dead_nodes_claims_are_resent_once_after_the_lease_by_one_of_two_nodes
     asyncio.run(scenario())
 
 
+def test_a_node_that_wakes_after_its_claims_were_taken_over_sends_nothing(store_url):
+    """Fencing, on SQLite and PostgreSQL: a stalls right before its requests leave (frozen, as far as the
+    store can tell) past its lease; b takes the claims over and sends them. When a wakes, the store's fencing
+    check finds its token stale: a sends nothing and records nothing; b's record stands."""
+
+    async def scenario():
+        a = Peer(store_url, "alerting-a", StallingPager(stall_before=True))
+        incident_id, sending = await stall_first_page(a)
+        b = Peer(store_url, "alerting-b", lease_s=0.2)
+        await asyncio.sleep(0.3)
+        await b.reconcile()
+        assert sorted(p.to for p in b.pager.sent) == [POLICE, RESCUE]
+        tokens = {r["to_number"]: r["claim_token"] for r in b.store.messages_of(incident_id)}
+        assert tokens == {POLICE: 1, RESCUE: 1}
+        a.pager.release.set()  # a wakes, its two sends go on to the pager's last check
+        assert await sending is True  # the step counts as done: its pages were sent by b
+        assert a.pager.sent == []  # nothing went out twice
+        assert claims(a.store, incident_id) == [(POLICE, "dry-run", "alerting-b"), (RESCUE, "dry-run", "alerting-b")]
+
+    asyncio.run(scenario())
+
+
 def test_own_claims_from_a_previous_run_are_reconciled_at_once_and_what_left_is_not_resent(store_url):
     """a's SMS left but a died before hearing back; its restart (same instance id, same provider account)
     finds them at the provider at once, without waiting out the lease, records their SIDs, sends nothing."""
@@ -461,3 +483,36 @@ def test_calls_have_the_same_cutoff_and_younger_pages_are_still_resent(tmp_path)
         assert node.reconciled("too_old") == 2 and node.reconciled("resent") == 1
 
     asyncio.run(scenario())
+
+
+# --- the lookup reads back past the newest page of results ----------------------------------------------------
+def test_a_page_older_than_the_newest_fifty_to_its_number_is_still_found(twilio):
+    """The double pages of test_scale's kill test: 80 incidents page the same police and rescue numbers, so
+    by the time the killed instance was back and asked Twilio about a page it had left in flight, more than 50
+    newer SMS to that number existed. The lookup read only the newest 50 (one page of the list API), did not
+    see the page, and sent it again. It now reads page after page (Prism checks each request against Twilio's
+    contract) until it is past the page's time."""
+    from quaywatch.alerting.notify.twilio_pager import TwilioPager
+    from quaywatch.config.alerting import TwilioConfig
+
+    cfg = TwilioConfig(account_sid="AC" + "0123456789abcdef" * 2, api_base_url=twilio.url, timeout_s=10)
+    pager = TwilioPager(cfg, "token")
+    left = Page(key="inc-1:s0:l0:sms:+4520000002", channel="sms", to=POLICE, body="DRUKNEALARM the one that left")
+    never = Page(key="inc-2:s0:l0:sms:+4520000002", channel="sms", to=POLICE, body="DRUKNEALARM never sent")
+
+    async def scenario():
+        claimed_at = time.time()
+        sent = await pager.send(left)
+        for i in range(60):  # later pages to the same number push it out of the newest 50
+            await pager.send(Page(key=f"inc-{i + 3}:s0:l0:sms:{POLICE}", channel="sms", to=POLICE,
+                                  body=f"DRUKNEALARM later incident {i}"))
+        try:
+            return sent, await pager.find_sent(left, claimed_at - 30), await pager.find_sent(never, claimed_at - 30)
+        finally:
+            await pager.close()
+
+    sent, found, not_found = asyncio.run(scenario())
+    assert [f.sid for f in found] == [sent.sid]
+    assert not_found == []
+    later_pages = [r for r in twilio.gets("/Messages.json") if "Page=1" in r["path"]]
+    assert later_pages and all(r["upstream_status"] == 200 for r in later_pages), later_pages  # Twilio's contract

@@ -71,12 +71,12 @@ class Node:
 def test_migrations_apply_once_and_reopen_cleanly(store_url):
     from quaywatch.alerting.store.migrations import MIGRATIONS
 
-    last = len(MIGRATIONS)
+    last = MIGRATIONS[-1][0]  # every migration, however many branches add
     a = AlertStore(store_url)
-    assert a.db.migrate() == last == MIGRATIONS[-1][0]
+    assert a.db.migrate() == last
     b = AlertStore(store_url)  # a second node starting on the same database
     assert b.db.migrate() == last
-    assert a.db.one("SELECT COUNT(*) AS n FROM schema_version")["n"] == last
+    assert a.db.one("SELECT COUNT(*) AS n FROM schema_version")["n"] == len(MIGRATIONS)
     a.close()
     b.close()
 

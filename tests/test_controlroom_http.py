@@ -393,3 +393,21 @@ def test_the_clip_is_relayed_from_the_edge(harbour):
     none = harbour.open_alert(clip=None, camera="cam-2")
     assert op.get(f"/controlroom/alerts/{none}/clip").status_code == 404
     assert op.get(f"/controlroom/alerts/{none}/snapshot.jpg").status_code == 404
+
+
+def test_pages_failing_are_said_on_the_alerts_page(harbour):
+    """Issue 13: a Twilio outage is said in the control room (every node's owed pages, from the store), not
+    only in the log: how many pages are owed, since when, the last error."""
+    c = client(harbour)
+    login(c, "vic")
+    assert c.get("/controlroom/api/paging").json() == {"trouble": None}
+    assert 'id="paging"' in c.get("/controlroom/").text
+    alert = harbour.open_alert()
+    harbour.page(alert, "Politi", "failed", time.time() - 30)
+    assert c.get("/controlroom/api/paging").json() == {"trouble": None}  # failed for good is not owed
+    key = f"{alert}:0:0:Politi"
+    harbour.store.db.run("UPDATE messages SET error_code = 'ConnectionError' WHERE id = ?", (key,))
+    assert harbour.store.owe(key, time.time() + 5)
+    trouble = c.get("/controlroom/api/paging").json()["trouble"]
+    assert trouble["owed"] == 1 and trouble["error"] == "ConnectionError" and len(trouble["since"]) == 8
+    assert "Twilio" in c.get("/controlroom/?lang=en").text  # the words are on the page for the script

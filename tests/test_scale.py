@@ -465,7 +465,8 @@ def test_postgres_restart_under_both_instances_loses_nothing(mosquitto, twilio, 
         pages = collections.Counter((inc, to) for inc, to, _ in sms_pages(twilio))
         assert pages == {(inc, to): 1 for inc in incidents for to in (POLICE, RESCUE)}
         for n in nodes:  # both instances found the database again, neither needed a restart
-            assert httpx.get(n.url + "/healthz", timeout=10).json() == {"ok": True, "store": True, "mqtt": True}
+            assert httpx.get(n.url + "/healthz", timeout=10).json() == {"ok": True, "store": True, "mqtt": True,
+                                                                          "paging": True}
             assert n.process.proc.poll() is None
     finally:
         for n in nodes:

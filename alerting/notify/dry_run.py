@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TextIO
 
-from quaywatch.alerting.notify.pager import Found, Page, Sent
+from quaywatch.alerting.notify.pager import Fenced, Found, Page, Sent
 
 
 class DryRunPager:
@@ -21,6 +21,8 @@ class DryRunPager:
         self._sent_at: list[float] = []  # wall time of each page in `sent`
 
     async def send(self, page: Page) -> Sent:
+        if page.fence is not None and not page.fence():
+            raise Fenced(f"{page.channel} to {page.to}: claim no longer held by this node: not sent")
         self.sent.append(page)
         self._sent_at.append(time.time())
         who = f" ({page.person})" if page.person else ""

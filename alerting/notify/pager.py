@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 # Twilio error codes worth a second try: 30001 queue overflow, 30008 unknown error (carrier hiccup).
 TRANSIENT_TWILIO_CODES = frozenset({30001, 30008})
+# The error code recorded for a send that got no answer (read timeout, connection lost after sending): the page
+# may exist, so it is looked up (not before twilio.answer_wait_s) before it is sent again.
+NO_ANSWER = "no_answer"
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,10 @@ class Page:
     drill: bool = False
     person: str = ""
     received_at: float | None = field(default=None, compare=False)  # perf_counter of the triggering event
+    # The claim's fencing check, called right before each request leaves (in the pager's worker thread): False
+    # when this node no longer holds the page's claim (its lease ran out, say while the process was frozen,
+    # and another node took it over). The pager then sends nothing and raises Fenced.
+    fence: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -31,11 +39,23 @@ class Sent:
 class SendError(Exception):
     """A send that failed for good (`transient` False) or kept failing transiently until retries ran out."""
 
-    def __init__(self, message: str, *, transient: bool, code: str | None = None, attempts: int = 1):
+    def __init__(self, message: str, *, transient: bool, code: str | None = None, attempts: int = 1,
+                 ambiguous: bool = False):
         super().__init__(message)
         self.transient = transient
         self.code = code
         self.attempts = attempts
+        # The request may have reached the provider (a read timeout, a connection lost after sending): the page
+        # may exist. It is never sent again before the provider is asked (alerting/reconcile.py).
+        self.ambiguous = ambiguous
+
+
+class Fenced(SendError):
+    """Not sent: this node no longer holds the page's claim (Page.fence said so). Whoever took the claim over
+    records the page's outcome; nothing is recorded by this node."""
+
+    def __init__(self, message: str, attempts: int = 0):
+        super().__init__(message, transient=False, code="fenced", attempts=attempts)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from quaywatch.alerting.notify.pager import NO_ANSWER
 from quaywatch.alerting.store.db import Database
 
 OPEN_STATES = ("new", "paged", "acknowledged")
@@ -233,16 +234,75 @@ class AlertStore:
         )
 
     def take_claim(self, row: dict[str, Any], claimant: str, now: float, detail: str | None) -> bool:
-        """Compare-and-set on the claim as `row` saw it (claimant and time): of two nodes taking over the same
-        stale claim at once, exactly one succeeds; the other, and a claim settled meanwhile, get False.
+        """Compare-and-set on the claim as `row` saw it (claimant, time and token): of two nodes taking over the
+        same stale claim at once, exactly one succeeds; the other, and a claim settled meanwhile, get False.
+        The claim's fencing token grows, so its previous holder can no longer send it (`fence`).
         `detail`: a message event saying so (None when a claimant only renews its own claim)."""
         taken = bool(self.db.run(
-            "UPDATE messages SET claimed_by = ?, claimed_at = ?, updated_at = ? "
-            "WHERE id = ? AND status = 'sending' AND claimed_at = ? AND COALESCE(claimed_by, '') = ?",
-            (claimant, now, now, row["id"], row["claimed_at"], row["claimed_by"] or ""),
+            "UPDATE messages SET claimed_by = ?, claimed_at = ?, updated_at = ?, claim_token = claim_token + 1 "
+            "WHERE id = ? AND status = 'sending' AND claimed_at = ? AND COALESCE(claimed_by, '') = ? "
+            "AND claim_token = ?",
+            (claimant, now, now, row["id"], row["claimed_at"], row["claimed_by"] or "", row["claim_token"]),
         ))
         if taken and detail:
             self.add_message_event(row["id"], now, "sending", detail=detail)
+        return taken
+
+    def fence(self, message_id: str, claimant: str, token: int, now: float) -> bool:
+        """The check right before a page's request leaves, one atomic UPDATE in the store: True only while
+        `claimant` still holds the claim under `token` (nobody took it over, it was not settled); it then
+        renews the claim's time, so no node takes it over for another lease. A node frozen (SIGSTOP, a paused
+        VM) past its lease whose claim was taken over meanwhile gets False and must not send: the new holder
+        asks Twilio and sends it. Checked and renewed in one statement, the two cannot interleave with a
+        take-over (`take_claim` compares the claim time and token it read)."""
+        return bool(self.db.run(
+            "UPDATE messages SET claimed_at = ?, updated_at = ? WHERE id = ? AND status = 'sending' "
+            "AND claimed_by = ? AND claim_token = ?",
+            (now, now, message_id, claimant, token),
+        ))
+
+    # --- pages owed: sends that failed transiently, retried until delivered or no longer needed -------------
+    def owe(self, message_id: str, retry_at: float) -> bool:
+        """Mark a failed page as owed: retried from `retry_at` on (alerting/reconcile.py)."""
+        return bool(self.db.run("UPDATE messages SET retry_at = ? WHERE id = ? AND status = 'failed'",
+                                (retry_at, message_id)))
+
+    def owed(self, now: float, limit: int = 200) -> list[dict[str, Any]]:
+        """Owed pages whose retry is due, oldest first."""
+        return self.db.all("SELECT * FROM messages WHERE status = 'failed' AND direction = 'out' "
+                           "AND retry_at IS NOT NULL AND retry_at <= ? ORDER BY created_at LIMIT ?", (now, limit))
+
+    def owed_summary(self) -> dict[str, Any]:
+        """Pages owed, for people: how many, the oldest one's first claim, the last failure's error code."""
+        row = self.db.one("SELECT COUNT(*) AS n, MIN(created_at) AS since, MAX(updated_at) AS last FROM messages "
+                          "WHERE status = 'failed' AND retry_at IS NOT NULL")
+        n = int(row["n"]) if row else 0
+        err = self.db.one("SELECT error_code FROM messages WHERE status = 'failed' AND retry_at IS NOT NULL "
+                          "ORDER BY updated_at DESC LIMIT 1") if n else None
+        return {"owed": n, "since": row["since"] if n else None, "error": err["error_code"] if err else None}
+
+    def owed_count(self) -> int:
+        row = self.db.one("SELECT COUNT(*) AS n FROM messages WHERE status = 'failed' AND retry_at IS NOT NULL")
+        return int(row["n"]) if row else 0
+
+    def retry_owed_now(self, now: float) -> int:
+        """Every owed page due at once (the provider answers again: no need to wait out the backoff), except
+        those whose send got no answer: they wait out twilio.answer_wait_s, so a page Twilio may still be
+        creating is not looked up too early and sent twice."""
+        return self.db.run("UPDATE messages SET retry_at = ? WHERE status = 'failed' AND retry_at > ? "
+                           "AND COALESCE(error_code, '') <> ?", (now, now, NO_ANSWER))
+
+    def take_owed(self, row: dict[str, Any], claimant: str, now: float) -> bool:
+        """Claim an owed page for its retry: compare-and-set on its retry time, so one node retries it. The page
+        is 'sending' again under a new fencing token, and reconciled like any claim should this node die."""
+        taken = bool(self.db.run(
+            "UPDATE messages SET status = 'sending', claimed_by = ?, claimed_at = ?, updated_at = ?, retry_at = NULL, "
+            "claim_token = claim_token + 1 WHERE id = ? AND status = 'failed' AND retry_at = ?",
+            (claimant, now, now, row["id"], row["retry_at"]),
+        ))
+        if taken:
+            self.add_message_event(row["id"], now, "sending", detail=f"owed (last failure: {row['error_code']}): "
+                                   f"retried by {claimant}, the provider asked first")
         return taken
 
     def settle_claim(self, message_id: str, claimant: str, now: float, status: str, *,

@@ -122,6 +122,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        4,
+        # Pages owed: a send that failed transiently (Twilio down, timing out) is retried from `retry_at` on
+        # until it is delivered or its incident stops paging. `claim_token` fences a claim: it grows each time
+        # the claim changes hands, and a sender checks it (with its lease) right before the request leaves.
+        """
+        ALTER TABLE messages ADD COLUMN retry_at DOUBLE PRECISION;
+        ALTER TABLE messages ADD COLUMN claim_token BIGINT NOT NULL DEFAULT 0;
+        CREATE INDEX messages_owed ON messages (retry_at) WHERE status = 'failed';
+        """,
+    ),
 ]
 
 SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}

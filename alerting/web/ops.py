@@ -18,6 +18,11 @@ async def healthz(request: Request) -> JSONResponse:
     problems = svc.problems()
     if problems:  # in words: "store: disk full (since ...)", so a full disk is never read as a broker fault
         body["problems"] = problems
+    if checks.get("store") and not checks.get("paging", True):  # said in words: "pages failing: Twilio unreachable since 22:41:07 ..."
+        state = svc.paging()
+        body["paging_problem"] = state.problem
+        body["paging_failing_since"] = state.failing_since
+        body["pages_owed"] = state.owed
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -329,7 +329,20 @@ setInterval(() => {
   }
 }, 5000);
 
-if (QW.page === "alerts") { $("#open-alerts").addEventListener("click", onAction); loadAlerts(); }
+// Pages failing (Twilio down): said above everything on the alerts page, checked every 5 s. Not over SSE: it
+// must show even when the alerts' own stream is what is stuck.
+async function loadPaging() {
+  const el = $("#paging");
+  if (!el) return;
+  try {
+    const resp = await fetch(`${QW.prefix}/api/paging`, { credentials: "same-origin" });
+    if (!resp.ok) return;
+    const t = (await resp.json()).trouble;
+    el.hidden = !t;
+    if (t) el.textContent = T.paging_trouble.replace("{since}", t.since).replace("{error}", t.error || "?").replace("{owed}", t.owed);
+  } catch (_) { /* the service is away: the connection notice says so */ }
+}
+if (QW.page === "alerts") { $("#open-alerts").addEventListener("click", onAction); loadAlerts(); loadPaging(); setInterval(loadPaging, 5000); }
 if (QW.page === "cameras") {
   $("#health").addEventListener("click", onLive); loadHealth();
   setInterval(loadHealth, 10000);  // the service's trouble has no live event of its own
