@@ -7,9 +7,9 @@ variable `admin_password_env` on first start (when no user exists yet).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
 
 from quaywatch.config.camera import ENV_NAME
 
@@ -36,6 +36,17 @@ class ControlRoomConfig(BaseModel):
     preview_topic: str = Field(
         default="preview", pattern=r"^[A-Za-z0-9_-]+$",
         description="live view: JPEG frames on <prefix>/<site>/<camera>/<preview_topic>",
+    )
+    evidence_servers: dict[str, Annotated[str, Field(pattern=r"^https?://[^/\s?#]+/?$")]] = Field(
+        default_factory=dict,
+        description="camera id -> base URL of the edge evidence server that has its clips (http://edge-2:8710); "
+        "cameras not named use the site's own edge (edge.evidence.public_url or http_host:http_port). The clip "
+        "relay fetches only from these, never from a URL an event carries",
+    )
+    trusted_proxies: list[IPvAnyAddress] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Forwarded-For names the client; from anyone else the "
+        "header is ignored (it would let a client pick the address its login failures count against)",
     )
     in_service_since: datetime | None = Field(
         default=None, description="when the cameras went into service (ISO 8601), for the statistics' camera-hours; "
