@@ -28,7 +28,13 @@ class ControlRoomConfig(BaseModel):
     secure_cookies: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto = Secure cookie when the request came over https (or X-Forwarded-Proto)",
     )
-    login_attempts: int = Field(default=5, ge=1, le=100, description="failed logins per user or address per window")
+    login_attempts: int = Field(default=5, ge=1, le=100,
+                                description="failed logins per (user, address) per window, then that pair waits")
+    login_address_ceiling: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="failures from one address per window past which every name that failed there waits too "
+        "(names that did not may still log in); unset = 20x login_attempts",
+    )
     login_window_s: float = Field(default=300.0, gt=0, le=86400, description="the login throttling window")
     poll_interval_s: float = Field(
         default=0.05, gt=0, le=5, description="how often the alert store is checked for changes (live push)",

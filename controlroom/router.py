@@ -52,7 +52,7 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
                     settings.admin_password_env)
     ctx = Context(
         backend=backend, config=settings, users=users, guard=Guard(users, settings, prefix),
-        throttle=LoginThrottle(settings.login_attempts, settings.login_window_s),
+        throttle=LoginThrottle(settings.login_attempts, settings.login_window_s, settings.login_address_ceiling),
         view=AlertView(backend.cameras(), backend.timezone, prefix), prefix=prefix,
         site_path=fixture_site_path(site_file, backend.site_id),
         evidence=evidence_sources(getattr(backend, "site", None), settings.evidence_servers),

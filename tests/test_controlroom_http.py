@@ -66,6 +66,7 @@ class Harbour:
                                site_file=str(REPO / "config" / "sites" / "demo.yaml"))
         self.app.include_router(router, prefix="/controlroom")
         self.evidence = router.context.evidence  # where the clip relay fetches from, with which token
+        self.throttle = router.context.throttle
         self.clip_base = clip_base
 
     def open_alert(self, kind: str = "water_entry", camera: str = "cam-1", t: float | None = None,
@@ -212,6 +213,41 @@ def test_login_wrong_password_refused_counted_and_throttled(harbour):
     assert login(client(harbour), "vic").status_code == 303
     # Unknown names are refused the same way (and cost the same Argon2 verification).
     assert login(client(harbour), "nobody", "whatever-pw").status_code == 401
+
+
+def test_failures_from_one_address_never_lock_out_another_operator(harbour):
+    """Twenty failed logins from one address locked every operator behind it out, the right password too."""
+    c = client(harbour)
+    names = ["mallory", "admin", "root", "olga", "operator", "ada"]
+    for i in range(harbour.throttle.address_ceiling + 5):  # well past the address's ceiling, many names
+        assert login(c, names[i % len(names)], f"guess-{i}").status_code in (401, 429)
+    assert login(client(harbour), "olga").status_code == 429  # olga's own name was guessed from here: she waits
+    assert login(client(harbour), "vic").status_code == 303  # vic, behind the same address, logs in
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_changes_nothing(harbour):
+    c = client(harbour)
+    for _ in range(harbour.config.login_attempts):
+        login(c, "olga", "wrong password!")
+    for spoofed in ("203.0.113.7", "127.0.0.1", "10.0.0.1, 198.51.100.2"):
+        c.headers["X-Forwarded-For"] = spoofed
+        assert login(c, "olga").status_code == 429, spoofed
+
+
+def test_behind_a_trusted_proxy_each_client_counts_by_its_own_address(tmp_path, clip_base, users_db):
+    h = Harbour(tmp_path, clip_base, users_db, trusted_proxies=["127.0.0.1"])
+    try:
+        c = TestClient(h.app, base_url="http://testserver", follow_redirects=False, client=("127.0.0.1", 5000))
+        c.headers["X-Forwarded-For"] = "203.0.113.7"
+        for _ in range(h.config.login_attempts):
+            login(c, "olga", "wrong password!")
+        assert login(c, "olga").status_code == 429
+        # The same name from another client behind the proxy is not held up by the first client's failures.
+        c.headers["X-Forwarded-For"] = "198.51.100.2"
+        assert login(c, "olga").status_code == 303
+    finally:
+        h.store.close()
+        h.users.close()
 
 
 def test_login_form_needs_its_csrf_token_and_next_stays_on_the_site(harbour):
