@@ -27,7 +27,7 @@ from quaywatch.config import load_yaml, site_from_dict
 from quaywatch.config.loader import SITES_DIR
 from quaywatch.config.recording import find_clips, sidecar_for
 from quaywatch.errors import QuaywatchError
-from quaywatch.mosquitto import mosquitto_binary, write_config
+from quaywatch.mosquitto import fallback_dir, mosquitto_binary, write_config
 from quaywatch.mqtt_accounts import Account, accounts, write_accounts_file
 from quaywatch.supervisor import Part, Supervisor, free_port, port_open
 
@@ -116,7 +116,10 @@ quaywatch demo is running ({time.monotonic() - started:.0f} s to start)
   logs: {base / 'log'}        Ctrl-C stops everything.
 """, flush=True)
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
-    sup.run_until_interrupted(until=(lambda: time.monotonic() > deadline) if deadline else None)
+    try:
+        sup.run_until_interrupted(until=(lambda: time.monotonic() > deadline) if deadline else None)
+    finally:
+        shutil.rmtree(fallback_dir(mqtt_port), ignore_errors=True)
     return 0
 
 

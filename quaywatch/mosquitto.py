@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +31,23 @@ def _give_to_mosquitto(*paths: Path) -> None:
             pw = pwd.getpwnam("mosquitto")
             for p in paths:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
+def fallback_dir(port: int) -> Path:
+    """Where a root-started broker on `port` keeps its account files when its workdir is private
+    (remove it when the broker is stopped)."""
+    return Path(tempfile.gettempdir()) / f"quaywatch-mosquitto-{port}"
+
+
+def _reachable_by_mosquitto(workdir: Path, port: int) -> Path:
+    """Mosquitto opens its password_file after dropping to user `mosquitto`: as root under a private parent
+    (pytest's 0700 tmp dirs) the files go to a directory of its own in the temp dir instead, 0700."""
+    if os.geteuid() != 0 or all(p.stat().st_mode & 0o001 for p in workdir.resolve().parents):
+        return workdir
+    own = fallback_dir(port)
+    own.mkdir(mode=0o700, exist_ok=True)
+    _give_to_mosquitto(own)
+    return own
 
 
 def write_account_files(accounts: Iterable[Account], directory: Path) -> tuple[Path, Path]:
@@ -63,7 +81,7 @@ def write_config(workdir: Path, port: int, accounts: Iterable[Account] | None = 
     _give_to_mosquitto(workdir, data)
     auth = "allow_anonymous true\n"
     if accounts is not None:
-        passwd, acl = write_account_files(accounts, workdir)
+        passwd, acl = write_account_files(accounts, _reachable_by_mosquitto(workdir, port))
         auth = f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
     conf = workdir / "mosquitto.conf"
     conf.write_text(
