@@ -10,11 +10,13 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 
 from quaywatch.broker import EmbeddedBroker, ensure_broker, ensure_site_broker
+from quaywatch.config.loader import SITES_DIR as SITES
 from quaywatch.config.wire import decode
 from quaywatch.edge.mqtt import MqttLink
 from quaywatch.edge.outbox import Outbox
@@ -195,3 +197,40 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
 
 def test_a_configured_broker_is_used_as_is():
     assert ensure_broker("mqtt.example.net", 8883) == ("mqtt.example.net", 8883, None)
+
+
+def test_quaywatch_run_starts_the_embedded_broker_with_the_sites_accounts(tmp_path):
+    """The shipped Aalborg site names no broker: `quaywatch run` starts amqtt with its accounts file."""
+    from quaywatch.config import load_site
+    from quaywatch.run import parts_for
+
+    aalborg = load_site("aalborg-havnefront")
+    assert aalborg.mqtt.host is None
+    mqtt = aalborg.mqtt.model_copy(update={"credentials_dir": str(tmp_path / "mqtt")})
+    broker = parts_for(aalborg.model_copy(update={"mqtt": mqtt}), "aalborg-havnefront", {"broker"}, True)[0]
+    accounts = broker.argv[broker.argv.index("--accounts") + 1]
+    users = json.loads(Path(accounts).read_text())["users"]
+    assert set(users) == {"quaywatch-edge-edge-1", "quaywatch-alerting"}
+    assert all(u["hash"].startswith("$7$") for u in users.values())
+    assert users["quaywatch-alerting"]["write"] == []
+
+
+def test_mqtt_accounts_for_a_named_broker_need_each_roles_password(tmp_path, monkeypatch, capsys):
+    from quaywatch.cli import main
+
+    site = tmp_path / "site.yaml"
+    site.write_text((SITES / "demo.yaml").read_text() + "\nmqtt:\n  host: mqtt.example.net\n"
+                    "  edge: {username: edge-1, password_env: QW_T_EDGE}\n")
+    assert main(["mqtt-accounts", "--site", str(site), "--out", str(tmp_path / "out")]) == 2
+    assert "QW_T_EDGE" in capsys.readouterr().err  # the missing variable is named, not a traceback
+    monkeypatch.setenv("QW_T_EDGE", "e-pw")
+    assert main(["mqtt-accounts", "--site", str(site), "--out", str(tmp_path / "out")]) == 2
+    assert "mqtt.alerting" in capsys.readouterr().err  # a role without an account
+    site.write_text(site.read_text() + "  alerting: {username: alerting, password_env: QW_T_ALERTING}\n")
+    monkeypatch.setenv("QW_T_ALERTING", "a-pw")
+    assert main(["mqtt-accounts", "--site", str(site), "--out", str(tmp_path / "out")]) == 0
+    acl = (tmp_path / "out" / "acl").read_text()
+    assert "user edge-1\ntopic write quaywatch/demo-harbour/cam-1/events\n" in acl
+    assert "user alerting\ntopic read quaywatch/demo-harbour/#" in acl
+    assert [line.split(":")[0] for line in (tmp_path / "out" / "passwd").read_text().splitlines()] == \
+        ["edge-1", "alerting"]
