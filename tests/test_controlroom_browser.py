@@ -197,6 +197,17 @@ def test_login_refuses_a_wrong_password_and_throttles(browser, service):
         ctx.close()
 
 
+def test_the_service_ignores_x_forwarded_for_from_a_peer_that_is_no_trusted_proxy(service):
+    """X-Forwarded-For sent from 127.0.0.1 once reset the throttle (uvicorn believed it from loopback)."""
+    with httpx.Client(base_url=service.url, follow_redirects=False) as c:
+        def attempt(i: int) -> int:
+            token = re.search(r'name="csrf" value="([^"]+)"', c.get("/controlroom/login").text).group(1)
+            return c.post("/controlroom/login", headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                          data={"user": "xff-guesser", "password": f"guess-{i}", "csrf": token}).status_code
+
+        assert [attempt(i) for i in range(4)] == [401, 401, 401, 429]  # login_attempts: 3 for this site
+
+
 def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         browser, service, publisher, real_fall, clip_server):
     ctx_a, alice = login(browser, service, "alice", PASSWORDS["alice"])
