@@ -3,6 +3,12 @@ acknowledges it, stops the escalation and is confirmed by SMS. Everything receiv
 
 Numbers that are in no contact group get at most `unknown_sender_limit` answers an hour; past that their
 messages are stored and counted but never answered (a stranger cannot make us send SMS in a loop).
+
+Wrong codes are limited per phone, known or not (a paged phone once sent 1,500 and got 1,500 answers):
+each is stored with status `wrong_code`; the first `wrong_code_answers` (3) an hour are answered, later ones
+are not (`wrong_code_unanswered`); after `ack_code_attempts` (10) an hour the phone's codes are not even
+looked up until the hour has passed (`code_locked`), so nobody guesses a code by trying them all. The
+limit errs on the safe side: an acknowledgement refused only lets the escalation go on.
 """
 
 from __future__ import annotations
@@ -37,15 +43,22 @@ class Replies:
         now = time.time()
         match = CODE.search(body or "")
         code = match.group(1) if match else ""
-        inc = self.store.open_incident_by_code(code) if code else None
+        wrong_before = self.store.inbound_count(sender, now - 3600, status="wrong_code")
+        locked = wrong_before >= self.cfg.ack_code_attempts
+        inc = self.store.open_incident_by_code(code) if code and not locked else None
+        acks = bool(inc and sender in self.store.paged_numbers(inc["id"]))
         recorded = self.store.claim_message(
             {"id": f"in:{sid}", "incident_id": inc["id"] if inc else None, "direction": "in", "channel": "sms",
              "to_number": self.cfg.twilio.from_number, "from_number": sender, "body": (body or "")[:1600],
-             "status": "received", "provider_sid": sid}, now)
+             "status": "received" if acks else "code_locked" if locked else "wrong_code", "provider_sid": sid}, now)
         if not recorded:
             result = "duplicate"  # Twilio retried the webhook; handled the first time
-        elif inc and sender in self.store.paged_numbers(inc["id"]):
+        elif locked:
+            result = "code_locked"
+        elif acks:
             result = await self._acknowledge(inc, sender, now)
+        elif sender in self.known and wrong_before >= self.cfg.wrong_code_answers:
+            result = "wrong_code_unanswered"
         elif sender in self.known:
             result = "wrong_code"
             await self._answer(f"reply:{sid}", sender, unknown_code_text(self._tpl(sender), code or body[:12]))

@@ -26,9 +26,9 @@ from quaywatch.alerting.replies import Replies
 from quaywatch.alerting.screen import EventRules, Rejected
 from quaywatch.alerting.store import OPEN_STATES, AlertStore
 from quaywatch.alerting.web import create_app
-from quaywatch.config.mqtt import broker_password
 from quaywatch.config.site import Site
 from quaywatch.errors import QuaywatchError
+from quaywatch.mqtt_accounts import credentials
 
 log = logging.getLogger(__name__)
 # A write that failed for lack of space is named in health until an event commit succeeds after it, or, with
@@ -195,9 +195,9 @@ class AlertingService:
     # --- running ------------------------------------------------------------------------------------------
     def _broker(self) -> tuple[str, int, object | None]:
         # No broker named: the one on loopback (the demo's), or the embedded one, started here.
-        from quaywatch.broker import ensure_broker
+        from quaywatch.broker import ensure_site_broker
 
-        return ensure_broker(self.site.mqtt.host, self.site.mqtt.port)
+        return ensure_site_broker(self.site)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -210,15 +210,17 @@ class AlertingService:
         # Pages this node was sending when it last stopped are reconciled with the provider by the escalation
         # loop's first round (alerting/reconcile.py), beside intake rather than before it.
         host, port, broker = self._broker()
-        mqtt = self.site.mqtt
-        password = broker_password(mqtt)
+        username, password = credentials(self.site, "alerting")  # its own account: reads only
+        mqtt = self.site.mqtt.model_copy(update={"username": username})
         cfg = self.site.alerting
         self.intake = Intake(mqtt, host, port, self.site.site.id, f"quaywatch-{self.site.site.id}-{cfg.instance_id}",
                              self.metrics, self.handle_batch, password,
                              shared=bool(mqtt.host) and cfg.subscription == "shared", rules=EventRules.of(self.site),
                              keep_late=self.keep_late, set_aside=self.set_aside)
+        # proxy_headers off: uvicorn would take the client address from X-Forwarded-For of any loopback peer;
+        # the control room trusts that header only from its configured proxies (config/controlroom.py).
         server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
-                                               log_level="warning", lifespan="off"))
+                                               log_level="warning", lifespan="off", proxy_headers=False))
         tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),
                  asyncio.create_task(server.serve())]
         try:

@@ -37,6 +37,7 @@ import numpy as np
 
 from quaywatch.config import load_site
 from quaywatch.edge.pipeline import CameraPipeline
+from quaywatch.supervisor import free_port
 
 FLOOR_CAMERAS = 24
 KINDS = [("384x288 @ 9 fps", "cam-1", 9.0, 16.0), ("640x512 @ 30 fps", "cam-2", 30.0, 5.0)]
@@ -136,7 +137,7 @@ def worker_check(clip: Path, cameras: int, seconds: float) -> tuple[dict, float]
     """Real time through the real worker: returns its stats and the CPU cores it used on average."""
     import yaml
 
-    from quaywatch.broker import EmbeddedBroker
+    from quaywatch.broker import ensure_site_broker
     from quaywatch.config import site_from_dict
     from quaywatch.edge.worker import EdgeWorker
 
@@ -147,10 +148,13 @@ def worker_check(clip: Path, cameras: int, seconds: float) -> tuple[dict, float]
         "cameras": [{"id": f"cam-{i}", "name": f"cam {i}", "source": str(clip), "fps": 9,
                      "water": demo.water, "quay_line": demo.quay_line} for i in range(cameras)],
         "edge": {"data_dir": str(tmp), "evidence": {"http_port": 0}},
+        # the embedded broker with this run's generated accounts (it never admits anonymous clients)
+        "mqtt": {"port": free_port(), "credentials_dir": str(tmp / "mqtt")},
     }
     site = site_from_dict(yaml.safe_load(yaml.safe_dump(data)))
-    with EmbeddedBroker() as broker:
-        worker = EdgeWorker(site, ("127.0.0.1", broker.port)).start()
+    _, port, broker = ensure_site_broker(site)
+    try:
+        worker = EdgeWorker(site, ("127.0.0.1", port)).start()
         time.sleep(WARMUP_S)
         before = worker.stats()["cameras"]
         r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
@@ -158,6 +162,9 @@ def worker_check(clip: Path, cameras: int, seconds: float) -> tuple[dict, float]
         r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         after = worker.stats()["cameras"]
         worker.stop()
+    finally:
+        if broker is not None:
+            broker.stop()
     cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / (t1 - t0)
     delta = {cid: {k: after[cid][k] - before[cid][k] for k in ("processed", "dropped", "alerts")} for cid in after}
     return delta, cpu

@@ -196,6 +196,12 @@ class AlertingConfig(BaseModel):
         "age up to this. When Twilio answers again, everything owed is retried at once",
     )
     unknown_sender_limit: int = Field(default=3, ge=0, description="replies answered per unknown number per hour")
+    wrong_code_answers: int = Field(
+        default=3, ge=0, le=100, description="wrong acknowledgement codes answered by SMS per phone per hour; "
+        "later ones are stored and counted, never answered")
+    ack_code_attempts: int = Field(
+        default=10, ge=1, le=1000, description="wrong codes per phone per hour after which that phone's codes are "
+        "not even looked up for the rest of the hour (4-5 digit codes must not be guessed by trying them all)")
     place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")
     instance_id: str = Field(default="alerting-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     subscription: Literal["own", "shared"] = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quaywatch.config.camera import ENV_NAME
 from quaywatch.config.capture import CaptureConfig
 from quaywatch.config.selftest import SelfTestConfig
 
@@ -25,6 +26,11 @@ class EvidenceConfig(BaseModel):
     clip_fps_max: float = Field(default=10.0, gt=0, le=60, description="frames kept per second for clips")
     snapshot_max_bytes: int = Field(default=40_000, ge=4_000, le=150_000)
     keep_clips: int = Field(default=500, ge=1, description="older clips are deleted beyond this many")
+    token_env: str | None = Field(
+        default=None, pattern=ENV_NAME,
+        description="environment variable with the shared secret alerting must send (Authorization: Bearer) "
+        "for clips, snapshots and stats; unset = one generated per install in mqtt.credentials_dir (a single box)",
+    )
 
 
 class EdgeConfig(BaseModel):

@@ -82,6 +82,8 @@ class Alert:
     ack_code: str | None = None
     has_snapshot: bool = False
     clip_url: str | None = None
+    clip_camera: str | None = None  # the camera and event whose clip the edge keeps (the relay's source)
+    clip_event_id: str | None = None
     pages: tuple[Page, ...] = ()
     audit: tuple[AuditEntry, ...] = ()
 

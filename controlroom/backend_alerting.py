@@ -206,11 +206,14 @@ class AlertingBackend:
         first = next((e["payload"] for e in events if e["payload"].get("kind") == inc["kind"]),
                      events[0]["payload"] if events else {})
         evidence: dict[str, Any] = {}
+        clip_of: dict[str, Any] = {}
         for e in events:  # the first event that carries evidence; a later camera may have the clip
             ev = e["payload"].get("evidence") or {}
             for key in ("snapshot_jpeg_b64", "clip_url"):
                 if key in ev and key not in evidence:
                     evidence[key] = ev[key]
+                    if key == "clip_url":
+                        clip_of = e["payload"]
         pages = tuple(self._pages(inc["id"]))
         trail = tuple(AuditEntry(t["at"], t["actor"], t["from_state"], t["to_state"], t["note"])
                       for t in self.store.transitions_of(inc["id"])) if with_audit else ()
@@ -224,6 +227,7 @@ class AlertingBackend:
             frame_size=finite_tuple(first.get("frame_size"), 2, int), confidence=finite(first.get("confidence")),
             acked_by=inc["acked_by"], acked_at=finite(inc["acked_at"]), ack_code=inc["ack_code"],
             has_snapshot="snapshot_jpeg_b64" in evidence, clip_url=evidence.get("clip_url"),
+            clip_camera=clip_of.get("camera"), clip_event_id=clip_of.get("event_id"),
             pages=pages, audit=trail,
         )
 

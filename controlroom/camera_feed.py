@@ -116,7 +116,7 @@ class CameraFeed:
 
     def __init__(self, board: HealthBoard, host: str, port: int, prefix: str, site: str, preview_topic: str,
                  username: str | None = None, password: str | None = None, tls: bool = False,
-                 client_id: str | None = None):
+                 client_id: str | None = None, ca_file: str | None = None):
         import paho.mqtt.client as paho
 
         self.board = board
@@ -126,7 +126,7 @@ class CameraFeed:
         if username:
             self.client.username_pw_set(username, password)
         if tls:
-            self.client.tls_set()
+            self.client.tls_set(ca_certs=ca_file)
         self.client.reconnect_delay_set(0.2, 5)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

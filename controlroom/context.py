@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.controlroom.backend import ControlRoomBackend
+from quaywatch.controlroom.evidence_relay import EvidenceSources
 from quaywatch.controlroom.i18n import pick_language, texts
 from quaywatch.controlroom.security import LANG_COOKIE, Guard
 from quaywatch.controlroom.throttle import LoginThrottle
@@ -34,6 +35,7 @@ class Context:
     view: AlertView
     prefix: str
     site_path: str            # the site file as a fixture sidecar names it (relative to recordings_fixtures/)
+    evidence: EvidenceSources  # where clips come from (never a URL an event names)
 
     def lang(self, request: Request) -> str:
         return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),

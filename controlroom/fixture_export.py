@@ -20,6 +20,7 @@ import httpx
 
 from quaywatch.config.recording import GroundTruth
 from quaywatch.controlroom.backend import ActionRefused, Alert
+from quaywatch.controlroom.evidence_relay import EvidenceSources
 from quaywatch.errors import QuaywatchError
 
 MAX_CLIP_BYTES = 200 * 1024 * 1024
@@ -42,11 +43,11 @@ def sidecar(alert: Alert, site_path: str, tz: str) -> GroundTruth:
     )
 
 
-def fetch_clip(url: str, timeout_s: float = 30.0) -> tuple[bytes, str]:
+def fetch_clip(url: str, headers: dict[str, str], timeout_s: float = 30.0) -> tuple[bytes, str]:
     suffix = Path(urlsplit(url).path).suffix.lower()
     suffix = suffix if suffix in (".mp4", ".mkv") else ".mp4"
     try:
-        with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=False) as resp:
+        with httpx.stream("GET", url, headers=headers, timeout=timeout_s, follow_redirects=False) as resp:
             if resp.status_code != 200:
                 raise QuaywatchError(f"the edge answered {resp.status_code} for the clip {url}")
             buf = bytearray()
@@ -71,13 +72,15 @@ def check_clip(data: bytes, suffix: str) -> None:
             raise QuaywatchError("the clip has no frames")
 
 
-def export_fixture(alert: Alert, site_path: str, tz: str) -> tuple[str, bytes]:
-    """(zip file name, zip bytes). Raises ActionRefused when the alert is not an exportable false alarm."""
+def export_fixture(alert: Alert, site_path: str, tz: str, sources: EvidenceSources) -> tuple[str, bytes]:
+    """(zip file name, zip bytes). Raises ActionRefused when the alert is not an exportable false alarm.
+    The clip comes from the configured evidence server (never the URL the event names)."""
     if alert.outcome != "false_alarm":
         raise ActionRefused("conflict", "only an alert closed as false alarm can be exported as a fixture")
-    if not alert.clip_url or not alert.cameras:
+    url = sources.clip_url(alert.clip_camera, alert.clip_event_id)
+    if not alert.clip_url or not alert.cameras or url is None:
         raise ActionRefused("conflict", "this alert has no evidence clip to export")
-    data, suffix = fetch_clip(alert.clip_url)
+    data, suffix = fetch_clip(url, sources.headers())
     check_clip(data, suffix)
     stem = fixture_stem(alert, tz)
     truth = sidecar(alert, site_path, tz)

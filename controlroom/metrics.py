@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry, Counter
 LOGINS = Counter("quaywatch_controlroom_logins_total", "Login attempts by outcome: ok, failed, throttled, csrf",
                  ["outcome"], registry=None)
 REFUSED = Counter("quaywatch_controlroom_refused_total",
-                  "Requests refused: not_logged_in, forbidden, csrf, bad_request, not_found, conflict", ["reason"],
+                  "Requests refused: not_logged_in, forbidden, csrf, bad_request, not_found, conflict, "
+                  "not_media (an evidence answer that was no video or image), no_evidence_server", ["reason"],
                   registry=None)
 ACTIONS = Counter("quaywatch_controlroom_actions_total", "Operator actions done", ["action"], registry=None)
 

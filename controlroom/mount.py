@@ -16,11 +16,11 @@ from typing import Any
 from fastapi.responses import RedirectResponse
 
 from quaywatch.config.controlroom import ControlRoomConfig
-from quaywatch.config.mqtt import broker_password
 from quaywatch.controlroom.backend_alerting import AlertingBackend
 from quaywatch.controlroom.camera_feed import CameraFeed
 from quaywatch.controlroom.metrics import register as register_metrics
 from quaywatch.controlroom.router import create_router
+from quaywatch.mqtt_accounts import credentials
 
 log = logging.getLogger(__name__)
 PREFIX = "/controlroom"
@@ -33,10 +33,10 @@ def controlroom_config(site: Any) -> ControlRoomConfig:
 def start_camera_feed(backend: AlertingBackend, site: Any, cfg: ControlRoomConfig,
                       host: str | None = None, port: int | None = None) -> CameraFeed:
     mqtt = site.mqtt
-    password = broker_password(mqtt)
+    username, password = credentials(site, "alerting")  # the control room reads with alerting's account
     return CameraFeed(backend.board, host or mqtt.host or "127.0.0.1", port or mqtt.port, mqtt.topic_prefix,
-                      site.site.id, cfg.preview_topic, username=mqtt.username, password=password,
-                      tls=mqtt.tls).start()
+                      site.site.id, cfg.preview_topic, username=username, password=password,
+                      tls=mqtt.tls, ca_file=mqtt.ca_file).start()
 
 
 def attach_controlroom(service: Any, *, site_file: str | None = None, prefix: str = PREFIX) -> AlertingBackend | None:

@@ -19,6 +19,8 @@ from quaywatch.config.loader import SITES_DIR
 from quaywatch.controlroom import live, routes_alerts, routes_auth, routes_cameras, routes_stats, routes_users
 from quaywatch.controlroom.backend import ControlRoomBackend
 from quaywatch.controlroom.context import HERE, Context
+from quaywatch.controlroom.evidence_relay import evidence_sources
+from quaywatch.controlroom.headers import SecureRoute
 from quaywatch.controlroom.security import Guard
 from quaywatch.controlroom.throttle import LoginThrottle
 from quaywatch.controlroom.users import UserStore
@@ -50,11 +52,12 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
                     settings.admin_password_env)
     ctx = Context(
         backend=backend, config=settings, users=users, guard=Guard(users, settings, prefix),
-        throttle=LoginThrottle(settings.login_attempts, settings.login_window_s),
+        throttle=LoginThrottle(settings.login_attempts, settings.login_window_s, settings.login_address_ceiling),
         view=AlertView(backend.cameras(), backend.timezone, prefix), prefix=prefix,
         site_path=fixture_site_path(site_file, backend.site_id),
+        evidence=evidence_sources(getattr(backend, "site", None), settings.evidence_servers),
     )
-    router = APIRouter()
+    router = APIRouter(route_class=SecureRoute)  # nosniff and a CSP on every answer
 
     @router.get("", include_in_schema=False)
     async def root():

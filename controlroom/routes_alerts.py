@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.backend import OUTCOMES, ActionRefused
 from quaywatch.controlroom.context import Context
+from quaywatch.controlroom.evidence_relay import HEAD_BYTES, sniff
 from quaywatch.controlroom.fixture_export import export_fixture
 from quaywatch.controlroom.metrics import ACTIONS, REFUSED
 from quaywatch.errors import QuaywatchError
@@ -131,39 +132,60 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
 
     @router.get("/alerts/{alert_id}/clip")
     async def clip(request: Request, alert_id: str):
-        """The edge's clip, relayed: the operator's browser need not reach the edge network."""
+        """The edge's clip, relayed: the operator's browser need not reach the edge network. Fetched only
+        from the configured evidence server of the alert's camera, passed on only if it is video or an
+        image (controlroom/evidence_relay.py)."""
         ctx.guard.api(request)
         alert = await run_in_threadpool(alert_or_404, alert_id)
         if not alert.clip_url:
             raise HTTPException(404, "no clip for this alert")
-        client = httpx.AsyncClient(timeout=10.0)
+        url = ctx.evidence.clip_url(alert.clip_camera, alert.clip_event_id)
+        if url is None:
+            REFUSED.labels("no_evidence_server").inc()
+            raise HTTPException(404, f"no evidence server is configured for camera {alert.clip_camera!r}")
+        client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
         try:
-            upstream = await client.send(client.build_request("GET", alert.clip_url), stream=True)
+            upstream = await client.send(client.build_request("GET", url, headers=ctx.evidence.headers()),
+                                         stream=True)
         except httpx.HTTPError as exc:
             await client.aclose()
             raise HTTPException(502, f"the edge did not give the clip: {type(exc).__name__}") from None
-        if upstream.status_code != 200:
+        chunks = upstream.aiter_bytes()
+        head = b""
+        try:
+            if upstream.status_code != 200:
+                raise HTTPException(502, f"the edge answered {upstream.status_code} for the clip")
+            async for chunk in chunks:
+                head += chunk
+                if len(head) >= HEAD_BYTES:
+                    break
+            declared = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
+            kind = sniff(head)
+            if kind is None or declared != kind:
+                REFUSED.labels("not_media").inc()
+                raise HTTPException(502, f"the edge's answer is not a video or image (said {declared[:40]!r})")
+        except BaseException:
             await upstream.aclose()
             await client.aclose()
-            raise HTTPException(502, f"the edge answered {upstream.status_code} for the clip")
+            raise
 
         async def body():
             try:
-                async for chunk in upstream.aiter_bytes():
+                yield head
+                async for chunk in chunks:
                     yield chunk
             finally:
                 await upstream.aclose()
                 await client.aclose()
 
-        kind = upstream.headers.get("content-type", "video/mp4")
-        return StreamingResponse(body(), media_type=kind)
+        return StreamingResponse(body(), media_type=kind, headers={"Cache-Control": "private, max-age=3600"})
 
     @router.get("/alerts/{alert_id}/fixture.zip")
     async def fixture(request: Request, alert_id: str):
         ctx.guard.api(request, "operator")
         alert = await run_in_threadpool(alert_or_404, alert_id)
         try:
-            name, data = await run_in_threadpool(export_fixture, alert, ctx.site_path, b.timezone)
+            name, data = await run_in_threadpool(export_fixture, alert, ctx.site_path, b.timezone, ctx.evidence)
         except ActionRefused as exc:
             REFUSED.labels(exc.code).inc()
             raise HTTPException(409, str(exc)) from None

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from quaywatch.controlroom.context import Context
 from quaywatch.controlroom.i18n import texts
 from quaywatch.controlroom.metrics import LOGINS, REFUSED
-from quaywatch.controlroom.security import COOKIE, read_form
+from quaywatch.controlroom.security import COOKIE, client_address, read_form
 
 LOGIN_CSRF_COOKIE = "quaywatch_login"
 MAX_FIELD = 256
@@ -49,7 +49,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
             REFUSED.labels("csrf").inc()
             LOGINS.labels("csrf").inc()
             return login_form(request, t["session_expired"], 403, target)
-        client = request.client.host if request.client else "?"
+        client = client_address(request, ctx.config.trusted_proxies)
         keys = ctx.throttle.keys(name, client)
         wait = ctx.throttle.retry_after(keys)
         if wait > 0:

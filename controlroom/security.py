@@ -7,6 +7,7 @@ gets a 401 JSON answer, so a script never follows a redirect into an HTML page i
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -34,6 +35,28 @@ async def read_form(request: Request) -> dict[str, str]:
     except Exception:  # malformed multipart, bad encoding, too large, a file where none belongs
         REFUSED.labels("bad_request").inc()
         raise HTTPException(400, "expected a small form (application/x-www-form-urlencoded)") from None
+
+
+def client_address(request: Request, trusted_proxies: list) -> str:
+    """The client's address: the TCP peer, or, when the peer is one of `trusted_proxies`, the nearest
+    address in X-Forwarded-For that is not itself a trusted proxy. From anyone else the header is ignored:
+    it would let a client choose the address its login failures count against."""
+    peer = request.client.host if request.client else "?"
+    trusted = {str(p) for p in trusted_proxies}
+    if _normal(peer) not in trusted:
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):  # the right end was added by our proxy; the left end is the client's say-so
+        if _normal(hop) not in trusted:
+            return _normal(hop)[:64]
+    return peer
+
+
+def _normal(address: str) -> str:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
 
 
 @dataclass

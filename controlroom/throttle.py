@@ -1,9 +1,17 @@
-"""Login throttling in a sliding window: at most N failed attempts per (user name, client address), and
-4N per address whatever the names.
+"""Login throttling in a sliding window, keyed by (user name, client address), never by address alone.
 
-The pair key stops guessing one password; the address key stops walking through many names. The name is
-not throttled alone, so a stranger elsewhere cannot lock an operator out of the control room by failing
-on purpose (Argon2 makes guessing from many addresses slow anyway).
+- A (name, address) pair with `attempts` failures in the window waits until the oldest leaves it, even
+  with the right password: otherwise the throttle would tell a guesser when he got it right. (OWASP's
+  standard account throttling; the name is not throttled alone, so a stranger elsewhere cannot lock an
+  operator out by failing on purpose.)
+- An address is never locked as a whole: twenty failures from a control room's shared address (NAT, one
+  proxy) once locked every operator behind it out. Past a high ceiling of failures from one address
+  (`address_ceiling`, default 20x `attempts`) every name that has failed from there in the window waits
+  for the window; a name that has not (the colleague at the next desk) may still log in. A walk through
+  many names from one address thus gets at most one guess per name past the ceiling.
+
+The address is the TCP peer, or X-Forwarded-For's client when the peer is a configured trusted proxy
+(controlroom/security.py client_address); a client cannot pick the address its failures count against.
 """
 
 from __future__ import annotations
@@ -14,9 +22,10 @@ from collections import deque
 
 
 class LoginThrottle:
-    def __init__(self, attempts: int, window_s: float, max_keys: int = 10_000):
+    def __init__(self, attempts: int, window_s: float, address_ceiling: int | None = None, max_keys: int = 10_000):
         self.attempts = attempts
         self.window_s = window_s
+        self.address_ceiling = address_ceiling or 20 * attempts
         self.max_keys = max_keys
         self._lock = threading.Lock()
         self._failures: dict[str, deque[float]] = {}
@@ -35,15 +44,17 @@ class LoginThrottle:
     def keys(user: str, address: str) -> list[str]:
         return [f"pair:{user.lower()}|{address}", f"addr:{address}"]
 
-    def limit(self, key: str) -> int:
-        return self.attempts * (4 if key.startswith("addr:") else 1)
-
     def retry_after(self, keys: list[str], now: float | None = None) -> float:
         """0 when a login may be tried; else seconds until it may."""
         now = time.monotonic() if now is None else now
+        pair_key, addr_key = keys
         with self._lock:
-            waits = [q[-self.limit(k)] + self.window_s - now for k in keys
-                     if len(q := self._recent(k, now)) >= self.limit(k)]
+            pair, addr = self._recent(pair_key, now), self._recent(addr_key, now)
+            waits = []
+            if len(pair) >= self.attempts:
+                waits.append(pair[-self.attempts] + self.window_s - now)
+            if len(addr) >= self.address_ceiling and pair:  # past the ceiling: only names that failed here wait
+                waits.append(pair[-1] + self.window_s - now)
         return max(waits, default=0.0)
 
     def failed(self, keys: list[str], now: float | None = None) -> None:
@@ -55,6 +66,4 @@ class LoginThrottle:
     def succeeded(self, keys: list[str]) -> None:
         """A right password clears that name's failures from that address (not the address's total)."""
         with self._lock:
-            for k in keys:
-                if k.startswith("pair:"):
-                    self._failures.pop(k, None)
+            self._failures.pop(keys[0], None)

@@ -5,11 +5,14 @@
     GET /healthz                   200 "ok"
     GET /stats                     the worker's per-camera stats as JSON (frames, drops, detect time, link)
 
-Threaded, so a request waiting for a clip that is still recording blocks nobody else.
+Threaded, so a request waiting for a clip that is still recording blocks nobody else. Everything but
+/healthz needs `Authorization: Bearer <token>`, the shared secret of `edge.evidence.token_env`
+(quaywatch.evidence_token): a clip is someone's worst moment, and only alerting may fetch it.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -27,10 +30,13 @@ TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg"}
 
 
 class EvidenceServer:
-    def __init__(self, store: EvidenceStore, host: str, port: int, public_url: str | None = None,
+    def __init__(self, store: EvidenceStore, host: str, port: int, token: str, public_url: str | None = None,
                  stats: Callable[[], dict] | None = None):
+        if not token:
+            raise QuaywatchError("the evidence server needs a token (edge.evidence.token_env)")
         self.store = store
-        handler = type("Handler", (_Handler,), {"store": store, "stats": staticmethod(stats or dict)})
+        handler = type("Handler", (_Handler,), {"store": store, "stats": staticmethod(stats or dict),
+                                                "token": f"Bearer {token}".encode()})
         try:
             self._httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -59,11 +65,17 @@ class EvidenceServer:
 class _Handler(BaseHTTPRequestHandler):
     store: EvidenceStore
     stats: Callable[[], dict]
+    token: bytes
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
             return self._send(HTTPStatus.OK, b"ok\n", "text/plain")
+        sent = self.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(sent, self.token):
+            log.warning("evidence http: refused %s from %s: %s token", self.path[:100].encode("unicode_escape"),
+                        self.client_address[0], "wrong" if sent else "no")
+            return self._send(HTTPStatus.UNAUTHORIZED, b"a token is needed\n", "text/plain")
         if self.path == "/stats":
             return self._send(HTTPStatus.OK, json.dumps(self.stats()).encode(), "application/json")
         m = ROUTE.match(self.path.split("?", 1)[0])
@@ -87,6 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "private, max-age=3600")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
 

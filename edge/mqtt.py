@@ -85,7 +85,10 @@ class LinkStats:
 
 
 class MqttLink:
-    def __init__(self, cfg: MqttConfig, site: str, worker: str, outbox: Outbox, host: str, port: int):
+    def __init__(self, cfg: MqttConfig, site: str, worker: str, outbox: Outbox, host: str, port: int,
+                 credentials: tuple[str | None, str | None] | None = None):
+        """`credentials`: (username, password) of this worker's account (quaywatch.mqtt_accounts);
+        None = mqtt.username and mqtt.password_env."""
         self.cfg = cfg
         self.site = site
         self.worker = worker
@@ -95,7 +98,7 @@ class MqttLink:
         self.topics = Topics(cfg.topic_prefix, site)
         self.client_id = f"quaywatch-edge-{site}-{worker}"[:128]
         self.stats = LinkStats()
-        self._password = broker_password(cfg)
+        self._username, self._password = credentials if credentials else (cfg.username, broker_password(cfg))
         self._statuses: dict[str, bytes] = {}  # topic -> latest retained payload
         self._dirty: set[str] = set()
         self._previews: dict[str, bytes] = {}  # topic -> newest live-view JPEG not yet sent
@@ -155,7 +158,7 @@ class MqttLink:
         )
         return aiomqtt.Client(
             self.host, self.port, identifier=self.client_id, clean_session=False,
-            username=self.cfg.username, password=self._password, tls_params=tls, will=will,
+            username=self._username, password=self._password, tls_params=tls, will=will,
             keepalive=self.cfg.keepalive_s, timeout=self.cfg.publish_timeout_s,
         )
 

@@ -42,6 +42,7 @@ from quaywatch.edge.outbox import Outbox
 from quaywatch.edge.pipeline import Alert, CameraPipeline
 from quaywatch.edge.selftest import SelfTester
 from quaywatch.errors import QuaywatchError
+from quaywatch.mqtt_accounts import credentials, evidence_token
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,13 @@ class EdgeWorker:
         self.selftest = SelfTester(site, list(self.runners), lambda cid, payload: self._enqueue(cid, payload))
         self.outbox = Outbox(self.data_dir / "outbox.db")
         try:
-            self.link = MqttLink(site.mqtt, site.site.id, self.cfg.worker_id, self.outbox, *broker)
+            self.link = MqttLink(site.mqtt, site.site.id, self.cfg.worker_id, self.outbox, *broker,
+                                credentials=credentials(site, "edge"))
             self.topics = self.link.topics
             self.evidence = EvidenceStore(self.data_dir / "evidence", self.cfg.evidence)
             ev = self.cfg.evidence
             port = ev.http_port if evidence_port is None else evidence_port
-            self.server = EvidenceServer(self.evidence, ev.http_host, port, ev.public_url,
+            self.server = EvidenceServer(self.evidence, ev.http_host, port, evidence_token(site), ev.public_url,
                                          stats=lambda: self.stats())
         except BaseException:
             self.outbox.close()  # release it: the caller may try again in this process

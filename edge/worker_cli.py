@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 
-from quaywatch.broker import ensure_broker
+from quaywatch.broker import ensure_site_broker
 from quaywatch.config import load_site
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
         site = site.model_copy(update=updates)
     from quaywatch.edge.worker import EdgeWorker  # heavy imports (detector, PyAV) only when running
 
-    host, port, embedded = ensure_broker(site.mqtt.host, site.mqtt.port)
+    host, port, embedded = ensure_site_broker(site)
     worker = None
     try:
         worker = EdgeWorker(site, (host, port), cameras=args.camera, data_dir=args.data_dir,

@@ -3,7 +3,11 @@ install, the edge and alerting on one machine. It listens on loopback only.
 
 `EmbeddedBroker().start()` runs it as a child process in its own process group, so it cannot share a
 crash or the GIL with the service that started it, and `stop()` leaves nothing behind. Run directly:
-`python -m quaywatch.broker --port 1883`.
+`python -m quaywatch.broker --port 1883 --accounts FILE`.
+
+It never admits an anonymous client: every client logs in with an account from the accounts file
+(`quaywatch.mqtt_accounts.write_embedded_accounts`: hashed passwords and the topics each may publish and
+read), and a topic with a control character is refused whatever the account (it would forge log lines).
 
 Production sites should name a real broker (Mosquitto, EMQX, HiveMQ): amqtt keeps sessions in memory only.
 """
@@ -40,7 +44,9 @@ def _listening(host: str, port: int) -> bool:
 
 
 class EmbeddedBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_file: str | Path | None = None):
+    def __init__(self, accounts_file: str | Path, host: str = "127.0.0.1", port: int = 0,
+                 log_file: str | Path | None = None):
+        self.accounts_file = Path(accounts_file)
         self.host = host
         self.port = port or _free_port(host)
         self.log_file = Path(log_file) if log_file else None
@@ -51,7 +57,8 @@ class EmbeddedBroker:
             raise QuaywatchError(f"cannot start the embedded MQTT broker: {self.host}:{self.port} is already in use")
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "quaywatch.broker", "--host", self.host, "--port", str(self.port)],
+            [sys.executable, "-m", "quaywatch.broker", "--host", self.host, "--port", str(self.port),
+             "--accounts", str(self.accounts_file)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -92,31 +99,45 @@ class EmbeddedBroker:
         self.stop()
 
 
-def ensure_broker(host: str | None, port: int, log_file: str | Path | None = None
-                  ) -> tuple[str, int, EmbeddedBroker | None]:
+def ensure_broker(host: str | None, port: int, accounts_file: str | Path | None = None,
+                  log_file: str | Path | None = None) -> tuple[str, int, EmbeddedBroker | None]:
     """The broker to use for an `mqtt:` section: the configured host, or else the embedded broker on
     127.0.0.1:<port> -- reused when one is already listening there (another quaywatch part started it),
-    started otherwise. Returns (host, port, the broker we started or None); stop it when done."""
+    started otherwise with `accounts_file`. Returns (host, port, the broker we started or None)."""
     if host:
         return host, port, None
     if _listening("127.0.0.1", port):
         log.info("using the MQTT broker already listening on 127.0.0.1:%d", port)
         return "127.0.0.1", port, None
-    return "127.0.0.1", port, EmbeddedBroker("127.0.0.1", port, log_file).start()
+    if accounts_file is None:
+        raise QuaywatchError("the embedded MQTT broker needs an accounts file: it never admits anonymous clients")
+    return "127.0.0.1", port, EmbeddedBroker(accounts_file, "127.0.0.1", port, log_file).start()
 
 
-def broker_config(host: str, port: int) -> dict:
+def ensure_site_broker(site) -> tuple[str, int, EmbeddedBroker | None]:
+    """ensure_broker for a site config: its embedded broker gets the site's accounts."""
+    from quaywatch.mqtt_accounts import write_embedded_accounts
+
+    mqtt = site.mqtt
+    accounts = None if mqtt.host or _listening("127.0.0.1", mqtt.port) else write_embedded_accounts(site)
+    return ensure_broker(mqtt.host, mqtt.port, accounts)
+
+
+def broker_config(host: str, port: int, accounts_file: str | Path) -> dict:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
         # No $SYS chatter and no per-packet logging: the broker is infrastructure, not the story.
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": {"quaywatch.broker_acl.AccountsPlugin": {"accounts_file": str(accounts_file)}},
     }
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, accounts_file: str | Path) -> None:
     from amqtt.broker import Broker
 
-    broker = Broker(broker_config(host, port))
+    from quaywatch.broker_acl import load_accounts
+
+    load_accounts(accounts_file)  # a broken file is named here, before the broker listens
+    broker = Broker(broker_config(host, port, accounts_file))
     await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -130,11 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m quaywatch.broker", description="embedded MQTT broker (amqtt)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--accounts", required=True,
+                   help="accounts file (JSON: users with $7$ password hashes and the topics each may write and read)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A readiness probe (connect, then close) is not an error worth a log line.
     logging.getLogger("amqtt.broker").addFilter(lambda r: "No data" not in r.getMessage())
-    asyncio.run(serve(args.host, args.port))
+    try:
+        asyncio.run(serve(args.host, args.port, args.accounts))
+    except QuaywatchError as exc:
+        print(f"quaywatch.broker: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

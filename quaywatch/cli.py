@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "quaywatch.edge.selftest_cli",
     "quaywatch.demo",
     "quaywatch.run",
+    "quaywatch.mosquitto",
     "quaywatch.alerting.cli",
     "quaywatch.controlroom.cli",
 ]

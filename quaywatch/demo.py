@@ -27,13 +27,17 @@ from quaywatch.config import load_yaml, site_from_dict
 from quaywatch.config.loader import SITES_DIR
 from quaywatch.config.recording import find_clips, sidecar_for
 from quaywatch.errors import QuaywatchError
-from quaywatch.mosquitto import mosquitto_binary, write_config
+from quaywatch.mosquitto import fallback_dir, mosquitto_binary, write_config
+from quaywatch.mqtt_accounts import Account, accounts, write_accounts_file
 from quaywatch.supervisor import Part, Supervisor, free_port, port_open
 
 FIXTURES = Path(__file__).resolve().parents[1] / "recordings_fixtures"
 CAMERA_PASSWORD_ENV = "QUAYWATCH_DEMO_CAMERA_PASSWORD"
 OPERATOR_PASSWORD_ENV = "QUAYWATCH_DEMO_PASSWORD"
 ADMIN_PASSWORD_ENV = "QUAYWATCH_ADMIN_PASSWORD"
+EDGE_MQTT_PASSWORD_ENV = "QUAYWATCH_DEMO_MQTT_EDGE_PASSWORD"
+ALERTING_MQTT_PASSWORD_ENV = "QUAYWATCH_DEMO_MQTT_ALERTING_PASSWORD"
+EVIDENCE_TOKEN_ENV = "QUAYWATCH_DEMO_EVIDENCE_TOKEN"
 # What reaches the terminal from the parts' chatter: pages, alerts, trouble.
 SHOWN = ("DRY-RUN", "ALERT", " offline", " ERROR ", " WARNING ", "error:", "Traceback")
 
@@ -70,19 +74,28 @@ def run_live(args: argparse.Namespace) -> int:
         CAMERA_PASSWORD_ENV: secrets.token_urlsafe(12),
         OPERATOR_PASSWORD_ENV: secrets.token_urlsafe(9),
         ADMIN_PASSWORD_ENV: secrets.token_urlsafe(12),
+        EDGE_MQTT_PASSWORD_ENV: secrets.token_urlsafe(18),
+        ALERTING_MQTT_PASSWORD_ENV: secrets.token_urlsafe(18),
+        EVIDENCE_TOKEN_ENV: secrets.token_urlsafe(18),
     }
-    os.environ.update(env)  # children inherit them; nothing is written to disk
+    os.environ.update(env)  # children inherit them; only hashes are written to disk
     sup = Supervisor(base / "log")
     started = time.monotonic()
-    broker = broker_part(base)
+    mqtt_port = free_port()
+    # The broker admits only these two accounts, each to its own topics (never anonymous).
+    site["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port,
+                    "edge": {"username": "demo-edge", "password_env": EDGE_MQTT_PASSWORD_ENV},
+                    "alerting": {"username": "demo-alerting", "password_env": ALERTING_MQTT_PASSWORD_ENV}}
     cameras = [camera_part(cam) for cam in site["cameras"] if str(cam["source"]).startswith("sim://")]
     web_port = free_port() if args.port == 0 or port_open(args.port) else args.port
-    site["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
     site["alerting"]["store_url"] = f"sqlite:///{base / 'alerts.db'}"
     site["alerting"]["web"] = {"host": "127.0.0.1", "port": web_port}
     site.setdefault("controlroom", {})["users_db"] = str(base / "users.db")
-    site.setdefault("edge", {}).update(data_dir=str(base / "edge"), evidence={"http_port": free_port()})
-    site_from_dict(site, "demo site")  # the rewritten site must still be valid
+    evidence_port = free_port()
+    site.setdefault("edge", {}).update(data_dir=str(base / "edge"),
+                                       evidence={"http_port": evidence_port, "token_env": EVIDENCE_TOKEN_ENV})
+    parsed = site_from_dict(site, "demo site")  # the rewritten site must still be valid
+    broker = broker_part(base, mqtt_port, accounts(parsed))
     site_path = base / "site.yaml"
     site_path.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")
     add_user(site_path, "demo", "operator", OPERATOR_PASSWORD_ENV)
@@ -103,7 +116,10 @@ quaywatch demo is running ({time.monotonic() - started:.0f} s to start)
   logs: {base / 'log'}        Ctrl-C stops everything.
 """, flush=True)
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
-    sup.run_until_interrupted(until=(lambda: time.monotonic() > deadline) if deadline else None)
+    try:
+        sup.run_until_interrupted(until=(lambda: time.monotonic() > deadline) if deadline else None)
+    finally:
+        shutil.rmtree(fallback_dir(mqtt_port), ignore_errors=True)
     return 0
 
 
@@ -113,14 +129,15 @@ class Broker:
     port: int
 
 
-def broker_part(base: Path) -> Broker:
-    """Mosquitto where installed, else the embedded amqtt broker; loopback only."""
-    port = free_port()
+def broker_part(base: Path, port: int, site_accounts: list[Account]) -> Broker:
+    """Mosquitto where installed, else the embedded amqtt broker; loopback only, the site's accounts only."""
     binary = mosquitto_binary()
     if binary:
-        conf = write_config(base / "mosquitto", port)
+        conf = write_config(base / "mosquitto", port, site_accounts)
         return Broker(Part("mosquitto", [binary, "-c", str(conf)], ready=lambda: port_open(port), echo=shown), port)
-    return Broker(Part("broker", [sys.executable, "-m", "quaywatch.broker", "--host", "127.0.0.1", "--port", str(port)],
+    accounts_file = write_accounts_file(site_accounts, base / "broker-accounts.json")
+    return Broker(Part("broker", [sys.executable, "-m", "quaywatch.broker", "--host", "127.0.0.1", "--port", str(port),
+                                  "--accounts", str(accounts_file)],
                        ready=lambda: port_open(port), echo=shown), port)
 
 

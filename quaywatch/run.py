@@ -34,9 +34,12 @@ def quaywatch_cmd(*args: str) -> list[str]:
 def parts_for(site: Site, site_path: str, wanted: set[str], dry_run: bool) -> list[Part]:
     parts: list[Part] = []
     if "broker" in wanted and site.mqtt.host is None:
+        from quaywatch.mqtt_accounts import write_embedded_accounts
+
         port = site.mqtt.port
+        accounts = write_embedded_accounts(site)  # never anonymous: the edge's and alerting's accounts
         parts.append(Part("broker", [sys.executable, "-m", "quaywatch.broker", "--host", "127.0.0.1",
-                                     "--port", str(port)], ready=lambda: port_open(port)))
+                                     "--port", str(port), "--accounts", str(accounts)], ready=lambda: port_open(port)))
     if "alerting" in wanted:
         web = site.alerting.web
         parts.append(Part("alerting", quaywatch_cmd("alerting", "--site", site_path, *(["--dry-run"] if dry_run else [])),

@@ -153,7 +153,8 @@ class MqttRecorder:
     own reconnect, so messages queued by the broker while it was away still arrive. Used to assert by
     event id that nothing was lost or reordered."""
 
-    def __init__(self, port: int, topic: str = "#", client_id: str = "test-recorder", host: str = "127.0.0.1"):
+    def __init__(self, port: int, topic: str = "#", client_id: str = "test-recorder", host: str = "127.0.0.1",
+                 username: str | None = None, password: str | None = None, ca_file: str | None = None):
         import threading
 
         import paho.mqtt.client as paho
@@ -163,6 +164,10 @@ class MqttRecorder:
         self._topic = topic
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         self.client.reconnect_delay_set(0.1, 1)
+        if username:
+            self.client.username_pw_set(username, password)
+        if ca_file:
+            self.client.tls_set(ca_certs=ca_file)
         self.client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(self._topic, qos=1)
         self.client.on_message = self._on_message
         self.subscribed = threading.Event()

@@ -122,6 +122,27 @@ def test_due_steps_escalate_and_an_sms_ack_stops_them(store_url):
     assert states == ["new", "paged", "acknowledged"]
 
 
+def test_wrong_ack_codes_are_limited_per_phone_and_answered_three_times_at_most(tmp_path):
+    """A paged phone once sent 1,500 wrong codes and got 1,500 SMS answers: no limit on guessing either."""
+    n = Node(f"sqlite:///{tmp_path}/a.db")
+    incident_id = n.dispatcher.ingest([Incoming(ev())])[0].incident_id
+    asyncio.run(n.escalator.fire(incident_id, "first page"))
+    code = n.store.incident(incident_id)["ack_code"]
+    wrong = [c for c in (f"{i:04d}" for i in range(10000)) if c != code][:15]
+    phone = "+4520000003"  # rescue: paged for this incident
+    before = len(n.pager.sent)
+    results = [asyncio.run(n.replies.handle(f"SMg{i}", phone, f"ok {c}")) for i, c in enumerate(wrong)]
+    assert results == ["wrong_code"] * 3 + ["wrong_code_unanswered"] * 7 + ["code_locked"] * 5
+    assert [p.to for p in n.pager.sent[before:]] == [phone] * 3  # three answers, then silence
+    # Locked for the hour: even the right code from that phone is not looked up; escalation goes on.
+    assert asyncio.run(n.replies.handle("SMg-right", phone, f"ok {code}")) == "code_locked"
+    assert n.store.incident(incident_id)["state"] == "paged"
+    for label, count in (("wrong_code", 3), ("wrong_code_unanswered", 7), ("code_locked", 6)):
+        assert n.metrics.sample("quaywatch_alerting_inbound_sms_total", {"result": label}) == count, label
+    # Another paged phone is not affected by that one's guessing.
+    assert asyncio.run(n.replies.handle("SMp", "+4520000002", f"ok {code}")) == "acknowledged"
+
+
 def test_replies_bound_to_paged_numbers_and_strangers_rate_limited(tmp_path):
     n = Node(f"sqlite:///{tmp_path}/a.db")
     incident_id = n.dispatcher.ingest([Incoming(ev())])[0].incident_id

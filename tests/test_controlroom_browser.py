@@ -15,9 +15,7 @@ import time
 import uuid
 import zipfile
 from datetime import UTC, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
 import httpx
 import pytest
@@ -28,6 +26,7 @@ FALL_CLIP = REPO / "recordings_fixtures" / "fall-aalborg-winter-night-1.mp4"
 CSP_VIOLATIONS: list[str] = []
 PASSWORDS = {"alice": "alice-operator-pw", "bob": "bob-operator-pw1", "vera": "vera-viewer-pw1"}
 ADMIN_PASSWORD = "admin-password-1"
+EVIDENCE_TOKEN_ENV, EVIDENCE_TOKEN = "QW_BROWSER_EVIDENCE_TOKEN", "browser-test-evidence-token"
 
 
 def utc_iso(t: float) -> str:
@@ -60,14 +59,17 @@ def real_fall():
 
 
 @pytest.fixture(scope="module")
-def clip_server():
-    """Stands in for the edge's evidence HTTP server: serves the fixture clips on loopback."""
-    handler = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(FALL_CLIP.parent)))
-    Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def clip_server(tmp_path_factory):
+    """The edge's real evidence HTTP server (token required) over a directory the test puts clips in."""
+    from quaywatch.config.edge import EvidenceConfig
+    from quaywatch.edge.evidence import EvidenceStore
+    from quaywatch.edge.evidence_http import EvidenceServer
+
+    store = EvidenceStore(tmp_path_factory.mktemp("edge-evidence"), EvidenceConfig(http_port=0))
+    server = EvidenceServer(store, "127.0.0.1", 0, EVIDENCE_TOKEN).start()
+    server.dir = store.dir
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, broker):
+def service(tmp_path_factory, broker, clip_server):
     """`quaywatch alerting --site FILE` (dry-run pager), which serves the control room at /controlroom/."""
     from quaywatch.controlroom.users import UserStore
 
@@ -92,13 +94,17 @@ def service(tmp_path_factory, broker):
     store.add("vera", "viewer", PASSWORDS["vera"])
     store.close()
     proc = AlertingProcess(work, broker.port, overrides={
-        "controlroom": {"users_db": str(users_db), "login_attempts": 3, "login_window_s": 10, "stale_after_s": 30},
+        "controlroom": {"users_db": str(users_db), "login_attempts": 3, "login_window_s": 10, "stale_after_s": 30,
+                        "evidence_servers": {"cam-1": clip_server.base_url}},
+        "edge": {"evidence": {"token_env": EVIDENCE_TOKEN_ENV}},
     })
     os.environ["QUAYWATCH_ADMIN_PASSWORD"] = ADMIN_PASSWORD  # the first admin, as in production
+    os.environ[EVIDENCE_TOKEN_ENV] = EVIDENCE_TOKEN
     try:
         proc.start()
     finally:
         os.environ.pop("QUAYWATCH_ADMIN_PASSWORD", None)
+        os.environ.pop(EVIDENCE_TOKEN_ENV, None)
     yield proc
     proc.stop()
 
@@ -147,10 +153,14 @@ def publish_event(client, event: dict) -> None:
     info.wait_for_publish(5)
 
 
-def fall_event(real_fall, clip_url: str) -> dict:
+def fall_event(real_fall, clip_server) -> dict:
+    """The fall as the edge would send it; the edge keeps its clip under the event's id."""
     now = time.time()
+    event_id = f"test-{uuid.uuid4()}"
+    (clip_server.dir / f"{event_id}.mp4").write_bytes(FALL_CLIP.read_bytes())
+    clip_url = clip_server.clip_url(event_id)
     return {
-        "version": 1, "event_id": f"test-{uuid.uuid4()}", "kind": real_fall["kind"], "site": "demo-harbour",
+        "version": 1, "event_id": event_id, "kind": real_fall["kind"], "site": "demo-harbour",
         "camera": "cam-1", "time": utc_iso(now), "detected_time": utc_iso(now),
         "track_id": real_fall["track_id"], "bbox": real_fall["bbox"], "confidence": real_fall["confidence"],
         "frame_size": real_fall["frame_size"], "location": {"lat": 57.0502, "lon": 9.9217},
@@ -187,6 +197,17 @@ def test_login_refuses_a_wrong_password_and_throttles(browser, service):
         ctx.close()
 
 
+def test_the_service_ignores_x_forwarded_for_from_a_peer_that_is_no_trusted_proxy(service):
+    """X-Forwarded-For sent from 127.0.0.1 once reset the throttle (uvicorn believed it from loopback)."""
+    with httpx.Client(base_url=service.url, follow_redirects=False) as c:
+        def attempt(i: int) -> int:
+            token = re.search(r'name="csrf" value="([^"]+)"', c.get("/controlroom/login").text).group(1)
+            return c.post("/controlroom/login", headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                          data={"user": "xff-guesser", "password": f"guess-{i}", "csrf": token}).status_code
+
+        assert [attempt(i) for i in range(4)] == [401, 401, 401, 429]  # login_attempts: 3 for this site
+
+
 def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         browser, service, publisher, real_fall, clip_server):
     ctx_a, alice = login(browser, service, "alice", PASSWORDS["alice"])
@@ -195,7 +216,7 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
     try:
         for page in (alice, bob, phone):  # each page has its live stream open before the fall
             wait_js(page, "window.quaywatch && window.quaywatch.events && window.quaywatch.events.readyState === 1")
-        event = fall_event(real_fall, f"{clip_server}/{FALL_CLIP.name}")
+        event = fall_event(real_fall, clip_server)
         publish_event(publisher, event)
 
         card = "article.alert.needs-ack"

@@ -8,13 +8,14 @@ alerting service's own Dispatcher, pages recorded with its store, so the rows ar
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import time
 import uuid
 import zipfile
 from datetime import UTC, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
 import pytest
@@ -26,12 +27,15 @@ from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.controlroom import ControlRoomConfig
+from quaywatch.config.edge import EvidenceConfig
 from quaywatch.config.loader import load_site
 from quaywatch.config.recording import GroundTruth
 from quaywatch.controlroom.backend_alerting import AlertingBackend
 from quaywatch.controlroom.metrics import ACTIONS, LOGINS, REFUSED, count
 from quaywatch.controlroom.router import create_router
 from quaywatch.controlroom.users import UserStore
+from quaywatch.edge.evidence import EvidenceStore
+from quaywatch.edge.evidence_http import EvidenceServer
 from tests.peers import REPO
 
 PW = {"olga": "olga-operator-pw", "vic": "vic-viewer-pw-1", "ada": "ada-admin-pw-12"}
@@ -46,27 +50,38 @@ def iso(t: float) -> str:
 class Harbour:
     """The demo site, its alert store and the page, in this process."""
 
-    def __init__(self, tmp_path, clip_base: str, users_db, in_service_since: float | None = None, **config):
-        self.site = load_site("demo")
+    def __init__(self, tmp_path, clip_base: EdgeStandIn, users_db, in_service_since: float | None = None, **config):
+        site = load_site("demo")
+        evidence = site.edge.evidence.model_copy(update={"token_env": TOKEN_ENV})
+        self.site = site.model_copy(update={"edge": site.edge.model_copy(update={"evidence": evidence})})
         self.store = AlertStore(f"sqlite:///{tmp_path}/alerts.db")
         self.dispatcher = Dispatcher(self.site, self.store, Metrics(), ChangeFeed())
         self.backend = AlertingBackend(self.site, self.store, in_service_since=in_service_since)
         shutil.copy(users_db, tmp_path / "users.db")
         self.users = UserStore(tmp_path / "users.db")
+        config.setdefault("evidence_servers", {"cam-1": clip_base.base, "cam-2": clip_base.base})
         self.config = ControlRoomConfig(users_db=str(tmp_path / "users.db"), **config)
         self.app = FastAPI()
-        self.app.include_router(create_router(self.backend, self.config, users=self.users,
-                                                  site_file=str(REPO / "config" / "sites" / "demo.yaml")), prefix="/controlroom")
+        router = create_router(self.backend, self.config, users=self.users,
+                               site_file=str(REPO / "config" / "sites" / "demo.yaml"))
+        self.app.include_router(router, prefix="/controlroom")
+        self.evidence = router.context.evidence  # where the clip relay fetches from, with which token
+        self.throttle = router.context.throttle
         self.clip_base = clip_base
 
     def open_alert(self, kind: str = "water_entry", camera: str = "cam-1", t: float | None = None,
-                   clip: str | None = NEG_CLIP) -> str:
+                   clip: str | None = NEG_CLIP, clip_url: str | None = None, clip_bytes: bytes | None = None) -> str:
+        """An alert whose event names a clip; the edge stand-in keeps `clip` (a fixture file, when it
+        exists) or `clip_bytes` under the event's id. `clip_url`: what the event claims, default the edge's."""
         t = time.time() if t is None else t
-        event = {"version": 1, "event_id": f"ev-{uuid.uuid4()}", "kind": kind, "site": "demo-harbour",
+        event_id = f"ev-{uuid.uuid4()}"
+        event = {"version": 1, "event_id": event_id, "kind": kind, "site": "demo-harbour",
                  "camera": camera, "time": iso(t), "bbox": [10, 20, 8, 16], "confidence": 0.9,
                  "frame_size": [384, 288]}
         if clip:
-            event["evidence"] = {"clip_url": f"{self.clip_base}/{clip}"}
+            event["evidence"] = {"clip_url": clip_url or f"{self.clip_base.base}/evidence/{event_id}.mp4"}
+            self.clip_base.keep(event_id, clip_bytes if clip_bytes is not None else
+                                (FIXTURES / clip).read_bytes() if (FIXTURES / clip).is_file() else None)
         opened = self.dispatcher.ingest([Incoming(event)])
         return opened[0].incident_id
 
@@ -79,14 +94,58 @@ class Harbour:
         self.store.update_message(key, at + 0.5, status)
 
 
+TOKEN_ENV, TOKEN = "QW_TEST_CONTROLROOM_EVIDENCE_TOKEN", "controlroom-test-evidence-token"
+
+
+class EdgeStandIn:
+    """The edge's real evidence server (token required) over an evidence directory the test fills."""
+
+    def __init__(self, directory):
+        self.store = EvidenceStore(directory, EvidenceConfig(http_port=0))
+        self.server = EvidenceServer(self.store, "127.0.0.1", 0, TOKEN).start()
+        self.base = self.server.base_url
+
+    def keep(self, event_id: str, data: bytes | None) -> None:
+        if data is not None:
+            (self.store.dir / f"{event_id}.mp4").write_bytes(data)
+
+
 @pytest.fixture(scope="module")
-def clip_base():
-    handler = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(FIXTURES)))
-    Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def clip_base(tmp_path_factory):
+    saved = os.environ.get(TOKEN_ENV)
+    os.environ[TOKEN_ENV] = TOKEN  # the control room reads the token the site names, as in production
+    edge = EdgeStandIn(tmp_path_factory.mktemp("edge-evidence"))
+    yield edge
+    edge.server.stop()
+    if saved is None:
+        os.environ.pop(TOKEN_ENV, None)
+    else:
+        os.environ[TOKEN_ENV] = saved
+
+
+class Recorder(ThreadingHTTPServer):
+    """A server that must never be asked anything (an event's hostile clip_url points here)."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+        page = b"<html><script>fetch('/controlroom/api/alerts')</script></html>"
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                rec.asked.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *a):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        Thread(target=self.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +213,41 @@ def test_login_wrong_password_refused_counted_and_throttled(harbour):
     assert login(client(harbour), "vic").status_code == 303
     # Unknown names are refused the same way (and cost the same Argon2 verification).
     assert login(client(harbour), "nobody", "whatever-pw").status_code == 401
+
+
+def test_failures_from_one_address_never_lock_out_another_operator(harbour):
+    """Twenty failed logins from one address locked every operator behind it out, the right password too."""
+    c = client(harbour)
+    names = ["mallory", "admin", "root", "olga", "operator", "ada"]
+    for i in range(harbour.throttle.address_ceiling + 5):  # well past the address's ceiling, many names
+        assert login(c, names[i % len(names)], f"guess-{i}").status_code in (401, 429)
+    assert login(client(harbour), "olga").status_code == 429  # olga's own name was guessed from here: she waits
+    assert login(client(harbour), "vic").status_code == 303  # vic, behind the same address, logs in
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_changes_nothing(harbour):
+    c = client(harbour)
+    for _ in range(harbour.config.login_attempts):
+        login(c, "olga", "wrong password!")
+    for spoofed in ("203.0.113.7", "127.0.0.1", "10.0.0.1, 198.51.100.2"):
+        c.headers["X-Forwarded-For"] = spoofed
+        assert login(c, "olga").status_code == 429, spoofed
+
+
+def test_behind_a_trusted_proxy_each_client_counts_by_its_own_address(tmp_path, clip_base, users_db):
+    h = Harbour(tmp_path, clip_base, users_db, trusted_proxies=["127.0.0.1"])
+    try:
+        c = TestClient(h.app, base_url="http://testserver", follow_redirects=False, client=("127.0.0.1", 5000))
+        c.headers["X-Forwarded-For"] = "203.0.113.7"
+        for _ in range(h.config.login_attempts):
+            login(c, "olga", "wrong password!")
+        assert login(c, "olga").status_code == 429
+        # The same name from another client behind the proxy is not held up by the first client's failures.
+        c.headers["X-Forwarded-For"] = "198.51.100.2"
+        assert login(c, "olga").status_code == 303
+    finally:
+        h.store.close()
+        h.users.close()
 
 
 def test_login_form_needs_its_csrf_token_and_next_stays_on_the_site(harbour):
@@ -411,3 +505,73 @@ def test_pages_failing_are_said_on_the_alerts_page(harbour):
     trouble = c.get("/controlroom/api/paging").json()["trouble"]
     assert trouble["owed"] == 1 and trouble["error"] == "ConnectionError" and len(trouble["since"]) == 8
     assert "Twilio" in c.get("/controlroom/?lang=en").text  # the words are on the page for the script
+
+
+def test_the_clip_relay_never_fetches_the_url_an_event_names(harbour):
+    """An event is input from the network: its clip_url once made the relay serve an attacker's HTML page
+    (its script closed every alert in the operator's name) and fetch the alerting host's own API (SSRF)."""
+    hostile = Recorder()
+    try:
+        op = client(harbour)
+        login(op, "olga")
+        h = {"X-CSRF-Token": csrf_of(op)}
+        for target in (f"{hostile.url}/page.html", f"{hostile.url}/api/incidents"):
+            alert = harbour.open_alert(clip="no-such-clip.mp4", clip_url=target)
+            r = op.get(f"/controlroom/alerts/{alert}/clip")
+            assert r.status_code == 502 and "404" in r.json()["detail"]  # asked the edge, which has no such clip
+            op.post(f"/controlroom/api/alerts/{alert}/close", json={"outcome": "false_alarm"}, headers=h)
+            assert op.get(f"/controlroom/alerts/{alert}/fixture.zip").status_code == 502
+        # With the clip on the edge, the hostile URL in the event changes nothing: the edge's clip is served.
+        alert = harbour.open_alert(clip=NEG_CLIP, clip_url=f"{hostile.url}/page.html")
+        r = op.get(f"/controlroom/alerts/{alert}/clip")
+        assert r.status_code == 200 and r.content == (FIXTURES / NEG_CLIP).read_bytes()
+        assert hostile.asked == []
+    finally:
+        hostile.shutdown()
+        hostile.server_close()
+
+
+def test_the_clip_relay_passes_on_only_video_or_images_never_a_page(harbour):
+    op = client(harbour)
+    login(op, "olga")
+    h = {"X-CSRF-Token": csrf_of(op)}
+    refused = count(REFUSED, "not_media")
+    page = b"<html><script>for (const a of alerts) close(a, 'false_alarm')</script></html>"
+    alert = harbour.open_alert(clip="page.mp4", clip_bytes=page)  # the edge calls it video/mp4; it is not
+    r = op.get(f"/controlroom/alerts/{alert}/clip")
+    assert r.status_code == 502 and "not a video" in r.json()["detail"] and "<script" not in r.text
+    assert count(REFUSED, "not_media") - refused == 1
+    op.post(f"/controlroom/api/alerts/{alert}/close", json={"outcome": "drill"}, headers=h)
+    alert = harbour.open_alert(clip=NEG_CLIP)
+    r = op.get(f"/controlroom/alerts/{alert}/clip")
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in r.headers["content-security-policy"] and "default-src 'none'" in r.headers["content-security-policy"]
+
+
+def test_every_control_room_answer_says_nosniff_and_has_a_csp(harbour):
+    c = client(harbour)
+    alert = harbour.open_alert()
+    answers = [c.get("/controlroom/login"), c.get("/controlroom/api/alerts"), c.get("/controlroom/"),
+               c.get("/controlroom/static/app.js")]
+    login(c, "olga")
+    answers += [c.get("/controlroom/api/alerts"), c.get(f"/controlroom/api/alerts/{alert}"),
+                c.get("/controlroom/alerts/nope/clip"), c.get("/controlroom/")]
+    for r in answers:
+        assert r.headers.get("x-content-type-options") == "nosniff", (r.request.url, r.status_code)
+        assert "default-src" in r.headers.get("content-security-policy", ""), (r.request.url, r.status_code)
+    assert "script-src 'self'" in answers[-1].headers["content-security-policy"]  # the page keeps its own
+
+
+def test_the_edge_refuses_the_relay_without_the_right_token(harbour):
+    op = client(harbour)
+    login(op, "olga")
+    alert = harbour.open_alert(clip=NEG_CLIP)
+    evidence = harbour.evidence
+    saved, evidence.token = evidence.token, "not-the-token"
+    try:
+        r = op.get(f"/controlroom/alerts/{alert}/clip")
+        assert r.status_code == 502 and "401" in r.json()["detail"]
+    finally:
+        evidence.token = saved
+    assert op.get(f"/controlroom/alerts/{alert}/clip").status_code == 200

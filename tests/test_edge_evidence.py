@@ -19,6 +19,7 @@ from quaywatch.detector.types import Detection
 from quaywatch.edge.evidence import EvidenceStore, FrameRing, snapshot_jpeg
 from quaywatch.edge.evidence_http import EvidenceServer
 from quaywatch.edge.health import DarkCameraWatch
+from quaywatch.errors import QuaywatchError
 
 SITE = load_site("demo")
 
@@ -60,11 +61,24 @@ def test_ring_keeps_recent_frames_thinned_to_the_clip_rate():
     assert ring.nearest(2.51)[0] == pytest.approx(2.5, abs=0.07)
 
 
+TOKEN = "evidence-test-token-123"
+
+
+def authorized(url: str, header: str = f"Bearer {TOKEN}") -> urllib.request.Request:
+    return urllib.request.Request(url, headers={"Authorization": header})
+
+
+def test_an_evidence_server_without_a_token_does_not_start(tmp_path):
+    store = EvidenceStore(tmp_path / "evidence", EvidenceConfig(http_port=0))
+    with pytest.raises(QuaywatchError, match="needs a token"):
+        EvidenceServer(store, "127.0.0.1", 0, "")
+
+
 def test_clip_is_recorded_around_the_entry_and_served_over_http(tmp_path):
     camera = SITE.cameras[0]
     cfg = EvidenceConfig(http_port=0, pre_s=1.0, post_s=1.0, clip_fps_max=10)
     store = EvidenceStore(tmp_path / "evidence", cfg).start()
-    server = EvidenceServer(store, "127.0.0.1", 0).start()
+    server = EvidenceServer(store, "127.0.0.1", 0, TOKEN).start()
     ring = FrameRing(seconds=5, fps_max=cfg.clip_fps_max)
     t0 = time.time()
     for i in range(15):  # 1.5 s already buffered before the entry at t0 + 1.5
@@ -81,8 +95,9 @@ def test_clip_is_recorded_around_the_entry_and_served_over_http(tmp_path):
     feeder.start()
     try:
         # Asked for while still recording: the request waits and gets the finished clip.
-        with urllib.request.urlopen(server.clip_url(event_id), timeout=20) as resp:
+        with urllib.request.urlopen(authorized(server.clip_url(event_id)), timeout=20) as resp:
             assert resp.headers["Content-Type"] == "video/mp4"
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
             body = resp.read()
         feeder.join()
         path = tmp_path / "clip.mp4"
@@ -95,8 +110,16 @@ def test_clip_is_recorded_around_the_entry_and_served_over_http(tmp_path):
         assert 18 <= len(frames) <= 22  # from 1 s before to 1 s after the entry at 10 fps
         assert body[4:8] == b"ftyp" and body.find(b"moov") < body.find(b"mdat")  # faststart: plays while loading
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(server.clip_url("no-such-event-0000"), timeout=5)
+            urllib.request.urlopen(authorized(server.clip_url("no-such-event-0000")), timeout=5)
         assert err.value.code == 404
+        # The same clip without the token, with a wrong one, and the stats without one: refused.
+        for asked in (server.clip_url(event_id), authorized(server.clip_url(event_id), "Bearer guess"),
+                      authorized(server.clip_url(event_id), TOKEN), f"{server.base_url}/stats"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(asked, timeout=5)
+            assert err.value.code == 401
+        with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=5) as resp:
+            assert resp.status == 200  # health stays open: it tells nothing
     finally:
         server.stop()
         store.stop()

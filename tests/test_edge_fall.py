@@ -23,6 +23,7 @@ from tests.camsim_peer import CameraSim
 from tests.peers import Mosquitto, MqttRecorder, Process
 
 ALERTS = ("water_entry", "person_in_water")
+EVIDENCE_TOKEN = "edge-fall-test-evidence-token"
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "recordings_fixtures" / "fall-aalborg-winter-night-1.mp4"
@@ -56,10 +57,10 @@ def start_fall_camera_and_edge(mosquitto, tmp_path) -> tuple[CameraSim, Process]
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 2, "reconnect_min_s": 0.1,
                  "reconnect_max_s": 0.5},
         "edge": {"worker_id": "edge-e2e", "data_dir": str(tmp_path / "edge"),
-                 "evidence": {"http_port": 0, "pre_s": 3, "post_s": 2}},
+                 "evidence": {"http_port": 0, "pre_s": 3, "post_s": 2, "token_env": "QW_E2E_EVIDENCE_TOKEN"}},
     }))
     edge = Process([sys.executable, "-m", "quaywatch", "edge", "--site", str(site)], tmp_path / "edge.log",
-                   env={"QW_E2E_CAM_PW": sim.password, "PYTHONUNBUFFERED": "1"})
+                   env={"QW_E2E_CAM_PW": sim.password, "QW_E2E_EVIDENCE_TOKEN": EVIDENCE_TOKEN, "PYTHONUNBUFFERED": "1"})
     return sim, edge
 
 
@@ -91,7 +92,9 @@ def test_fall_through_the_onvif_camera_arrives_as_an_event_with_evidence(mosquit
         img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert img is not None and img.shape[:2] == (288, 384)
 
-        with urllib.request.urlopen(event["evidence"]["clip_url"], timeout=30) as resp:
+        asked = urllib.request.Request(event["evidence"]["clip_url"],
+                                       headers={"Authorization": f"Bearer {EVIDENCE_TOKEN}"})
+        with urllib.request.urlopen(asked, timeout=30) as resp:
             body = resp.read()
         (tmp_path / "evidence.mp4").write_bytes(body)
         with av.open(str(tmp_path / "evidence.mp4")) as c:

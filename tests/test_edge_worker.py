@@ -22,7 +22,10 @@ from quaywatch.config import site_from_dict
 from quaywatch.config.wire import decode
 from quaywatch.edge.clips import ClipWriter
 from quaywatch.edge.worker import EdgeWorker
+from quaywatch.mqtt_accounts import credentials
 from tests.peers import Mosquitto, MqttRecorder, Process, free_port
+
+EVIDENCE_TOKEN = "edge-worker-test-evidence-token"  # the evidence server refuses requests without it
 
 AALBORG = {
     "water": [[17, 8], [24, 87], [4, 90], [3, 285], [84, 279], [141, 269], [47, 85], [31, 86], [26, 22], [21, 9]],
@@ -37,7 +40,7 @@ def site_dict(tmp_path, port: int, cameras: list[dict], **edge) -> dict:
         "cameras": [{"name": f"Camera {c['id']}", **AALBORG, **c} for c in cameras],
         "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 2, "reconnect_min_s": 0.1},
         "edge": {"worker_id": "edge-t", "data_dir": str(tmp_path / "edge"), "offline_after_s": 1.5,
-                 "status_interval_s": 1, "evidence": {"http_port": 0},
+                 "status_interval_s": 1, "evidence": {"http_port": 0, "token_env": "QW_TEST_EVIDENCE_TOKEN"},
                  "capture": {"open_timeout_s": 1, "read_timeout_s": 1, "reconnect_min_s": 0.2,
                              "reconnect_max_s": 1, "offline_after_s": 1},
                  **edge},
@@ -52,7 +55,7 @@ def write_site(tmp_path, data: dict):
 
 def edge_process(tmp_path, site_path) -> Process:
     return Process([sys.executable, "-m", "quaywatch", "edge", "--site", str(site_path)],
-                   tmp_path / "edge.log", env={"PYTHONUNBUFFERED": "1"})
+                   tmp_path / "edge.log", env={"PYTHONUNBUFFERED": "1", "QW_TEST_EVIDENCE_TOKEN": EVIDENCE_TOKEN})
 
 
 def test_dark_camera_raises_camera_offline_and_killed_edge_leaves_its_last_will(mosquitto, tmp_path):
@@ -108,7 +111,7 @@ def test_edge_killed_before_the_broker_acknowledged_resends_after_restart(tmp_pa
     broker.start()
     rec = MqttRecorder(broker.port, "quaywatch/#", client_id="control-room")
     second = Process([sys.executable, "-m", "quaywatch", "edge", "--site", str(site)], tmp_path / "edge-2.log",
-                     env={"PYTHONUNBUFFERED": "1"})
+                     env={"PYTHONUNBUFFERED": "1", "QW_TEST_EVIDENCE_TOKEN": EVIDENCE_TOKEN})
     try:
         def ids(msgs):
             return [json.loads(p)["event_id"] for t, p, _ in msgs if t.endswith("/cam-dark/events")]
@@ -143,7 +146,8 @@ def synthetic_clip(path, frames: int = 90) -> None:
             w.write((90 + rng.normal(0, 3, (288, 384))).clip(0, 255).astype(np.uint8))
 
 
-def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(mosquitto, tmp_path):
+def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(mosquitto, tmp_path, monkeypatch):
+    monkeypatch.setenv("QW_TEST_EVIDENCE_TOKEN", EVIDENCE_TOKEN)
     clip = tmp_path / "quiet.mp4"
     synthetic_clip(clip)
     cams = [{"id": f"cam-{i}", "source": str(clip)} for i in range(6)]
@@ -167,7 +171,9 @@ def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(m
             assert s["processed"] + s["dropped"] == delivered
             assert not r.waiting
         assert sum(s["dropped"] for s in stats.values()) > 0, "one thread kept up with six fast cameras?"
-        with urllib.request.urlopen(f"{worker.server.base_url}/stats", timeout=5) as resp:
+        asked = urllib.request.Request(f"{worker.server.base_url}/stats",
+                                       headers={"Authorization": f"Bearer {EVIDENCE_TOKEN}"})
+        with urllib.request.urlopen(asked, timeout=5) as resp:
             served = json.loads(resp.read())
         assert served["cameras"]["cam-0"]["processed"] == stats["cam-0"]["processed"]
         print("\n" + ", ".join(f"{c}: {s['processed']} processed / {s['dropped']} dropped"
@@ -179,14 +185,17 @@ def test_when_detection_falls_behind_frames_are_dropped_and_counted_not_queued(m
 def test_no_broker_configured_runs_the_embedded_one_and_sigterm_stops_everything(tmp_path):
     port = free_port()
     data = site_dict(tmp_path, port, [{"id": "cam-dark", "source": f"rtsp://127.0.0.1:{free_port()}/x"}])
-    data["mqtt"] = {"port": port}  # no host: the edge starts amqtt on 127.0.0.1:<port> itself
+    # No host: the edge starts amqtt on 127.0.0.1:<port> itself, with this install's generated accounts.
+    data["mqtt"] = {"port": port, "credentials_dir": str(tmp_path / "mqtt")}
+    user, password = credentials(site_from_dict(data), "alerting")
     edge = edge_process(tmp_path, write_site(tmp_path, data))
     rec = None
     try:
         deadline = time.monotonic() + 60
         while rec is None and time.monotonic() < deadline:
             try:
-                rec = MqttRecorder(port, "quaywatch/#", client_id="control-room")
+                rec = MqttRecorder(port, "quaywatch/test-harbour/#", client_id="control-room",
+                                   username=user, password=password)
             except (OSError, TimeoutError):
                 time.sleep(0.3)
         assert rec is not None, edge.output()[-2000:]
@@ -204,9 +213,10 @@ def test_no_broker_configured_runs_the_embedded_one_and_sigterm_stops_everything
         edge.stop()
 
 
-def test_live_view_frames_reach_the_broker_as_jpegs_at_the_configured_rate(mosquitto, tmp_path):
+def test_live_view_frames_reach_the_broker_as_jpegs_at_the_configured_rate(mosquitto, tmp_path, monkeypatch):
     """The control room's live view: the detector's false-colour view of each camera, a few per second,
     QoS 0 and never retained (a stale frame is no view at all)."""
+    monkeypatch.setenv("QW_TEST_EVIDENCE_TOKEN", EVIDENCE_TOKEN)
     clip = tmp_path / "quiet.mp4"
     synthetic_clip(clip)
     site = site_from_dict(site_dict(tmp_path, mosquitto.port, [{"id": "cam-1", "source": str(clip)}],

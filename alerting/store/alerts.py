@@ -337,9 +337,11 @@ class AlertStore:
         return self.db.one("SELECT * FROM incidents WHERE ack_code = ? AND state IN (?, ?, ?) "
                            "ORDER BY opened_at DESC", (code, *OPEN_STATES))
 
-    def inbound_count(self, number: str, since: float) -> int:
-        row = self.db.one("SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND from_number = ? "
-                          "AND created_at >= ?", (number, since))
+    def inbound_count(self, number: str, since: float, status: str | None = None) -> int:
+        """Inbound messages from `number` since then; only those recorded with `status`, when given."""
+        sql = "SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND from_number = ? AND created_at >= ?"
+        row = (self.db.one(sql, (number, since)) if status is None else
+               self.db.one(sql + " AND status = ?", (number, since, status)))
         return int(row["n"]) if row else 0
 
     # --- queries for people (control room, CLI, tests) ----------------------------------------------------
