@@ -52,6 +52,9 @@ class AlertView:
             "audit": [{"at_local": local_time(e.at, self.tz), "actor": e.actor, "from": e.from_state,
                        "to": e.to_state, "note": e.note} for e in a.audit],
             "updated_at": a.updated_at,
+            "agency_acks": [{"agency": k.agency, "by": k.by, "at_local": local_time(k.at, self.tz, False),
+                             "via": k.via} for k in a.agency_acks],
+            "muted": a.muted,
         }
 
     @staticmethod
@@ -59,4 +62,5 @@ class AlertView:
         return [{"camera": r.camera, "name": r.name, "state": r.state,
                  "fps": None if r.fps is None else round(r.fps, 1),
                  "last_frame_age_s": None if r.last_frame_age_s is None else round(r.last_frame_age_s, 1),
-                 "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg"} for r in rows]
+                 "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg",
+                 "muted": r.muted} for r in rows]
