@@ -115,9 +115,10 @@ def test_the_sms_link_opens_that_incident_on_a_phone_acknowledges_for_its_agency
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # fits the phone
         page.screenshot(path=str(ARTIFACTS / "phone-link.png"), full_page=True)
 
-        page.click("button[type=submit]")  # "Kvittér for police"
+        assert page.locator("button[type=submit]").inner_text() == "Kvittér for politi"
+        page.click("button[type=submit]")
         page.wait_for_selector("ul.acks li")
-        assert "Kvitteret for police" in page.locator("ul.acks").inner_text()
+        assert "Kvitteret for politi af police (phone link)" in page.locator("ul.acks").inner_text()
         assert page.locator("button[type=submit]").count() == 0  # police has it; nothing left to press
         detail = httpx.get(f"{service.url}/api/incidents/{mine['id']}", timeout=10).json()
         assert detail["state"] == "paged"  # rescue is still paged until it acknowledges too

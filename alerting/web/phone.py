@@ -38,6 +38,7 @@ WORDS = {
            "map": "Åbn i kort", "ack": "Kvittér for", "acked_for": "Kvitteret for", "by": "af",
            "no_snapshot": "Intet billede", "clip": "Optagelse", "drill": "ØVELSE", "state": "Status",
            "expired": "Linket er udløbet. Ring til kontrolrummet.", "bad": "Ugyldigt link.",
+           "agencies": {"police": "politi", "rescue": "redning", "control_room": "alle (kontrolrum)"},
            "states": {"new": "ny", "paged": "alarmeret", "acknowledged": "kvitteret", "resolved": "afsluttet",
                       "closed": "lukket"}},
     "en": {"water_entry": "Person fell into the water", "person_in_water": "Person in the water",
@@ -46,6 +47,7 @@ WORDS = {
            "map": "Open in maps", "ack": "Acknowledge for", "acked_for": "Acknowledged for", "by": "by",
            "no_snapshot": "No picture", "clip": "Clip", "drill": "DRILL", "state": "State",
            "expired": "This link has expired. Call the control room.", "bad": "This link is not valid.",
+           "agencies": {"police": "police", "rescue": "rescue", "control_room": "all (control room)"},
            "states": {"new": "new", "paged": "paged", "acknowledged": "acknowledged", "resolved": "resolved",
                       "closed": "closed"}},
 }
@@ -113,12 +115,12 @@ def _page(request: Request, token: str, grant: Grant) -> str:
     acks = acks_of(svc.store, inc["id"])
     acked = {a["agency"] for a in acks}
     ack_list = "".join(
-        f"<li>{escape(w['acked_for'])} {escape(a['agency'])} {escape(w['by'])} {escape(a['acked_by'])} "
+        f"<li>{escape(w['acked_for'])} {escape(w['agencies'].get(a['agency'], a['agency']))} {escape(w['by'])} {escape(a['acked_by'])} "
         f"{datetime.fromtimestamp(a['at'], tz).strftime('%H:%M:%S')}</li>" for a in acks)
     button = ""
     if grant.agency and grant.agency not in acked and inc["state"] in ("new", "paged", "acknowledged"):
         button = (f'<form method="post" action="/p/{token}/ack"><button type="submit">{escape(w["ack"])} '
-                  f'{escape(grant.agency)}</button></form>')
+                  f'{escape(w["agencies"].get(grant.agency, grant.agency))}</button></form>')
     snap = (f'<img src="/p/{token}/snapshot.jpg" alt="{escape(w[inc["kind"]] if inc["kind"] in w else inc["kind"])}">'
             if "snapshot_jpeg_b64" in evidence else f"<p>{escape(w['no_snapshot'])}</p>")
     clip = (f'<h2>{escape(w["clip"])}</h2><video src="/p/{token}/clip" controls playsinline muted preload="metadata">'
