@@ -132,6 +132,28 @@ def test_the_sms_link_opens_that_incident_on_a_phone_acknowledges_for_its_agency
         assert httpx.get(f"{service.url}/api/incidents/{mine['id']}", timeout=10).json()["state"] == "acknowledged"
         rescue.context.close()
 
+        # The control room's card says who acknowledged for whom.
+        admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        admin.goto(f"{service.url}/controlroom/login")
+        admin.fill("input[name=user]", "admin")
+        admin.fill("input[name=password]", ADMIN_PASSWORD)
+        admin.click("button[type=submit]")
+        card = admin.locator(f"article.alert[data-id='{mine['id']}']")
+        card.locator(".agency-ack[data-agency='rescue']").wait_for()
+        assert "Kvitteret for politi: police (phone link)" in card.locator(".agency-ack[data-agency='police']").inner_text()
+        admin.context.close()
+
+        # The same incident as CAP 1.2 for dispatch: Alert, then the two acknowledgements.
+        feed = httpx.get(f"{service.url}/cap/feed.atom", timeout=10)
+        assert feed.status_code == 200 and feed.headers["content-type"].startswith("application/atom+xml")
+        assert re.findall(rf"<cap:identifier>({re.escape(mine['id'])}[^<]*)<", feed.text)
+        one = re.findall(rf"/cap/messages/({re.escape(mine['id'])}\.[0-9]+)\.xml", feed.text)[-1]
+        msg = httpx.get(f"{service.url}/cap/messages/{one}.xml", timeout=10)
+        assert msg.status_code == 200 and "<msgType>Alert</msgType>" in msg.text
+        assert "<circle>57.050310,9.922540 0.05</circle>" in msg.text
+        assert httpx.get(f"{service.url}/cap/feed.atom", headers={"X-Forwarded-For": "203.0.113.7"},
+                         timeout=10).status_code == 403  # relayed from elsewhere, and no feed token set
+
         token = police_link.rsplit("/", 1)[1]
         for forged in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[:5] + "x" + token[6:], "x" * 30):
             r = page.goto(f"{service.url}/p/{forged}")
