@@ -17,7 +17,7 @@ camera's, with a wider radius, when the event had none). Each message's identifi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -44,6 +44,7 @@ class CapMessage:
     msg_type: str          # Alert | Update | Cancel
     sent: float
     why: str               # what happened, for the description and the feed's entry title
+    state: str = "paged"   # the incident's state then: a message says the same whenever it is rendered
     xml: str = ""
 
 
@@ -82,14 +83,16 @@ def messages_of(store: AlertStore, incident_id: str) -> list[CapMessage]:
     for t in trail:
         if not out:
             if t["from_state"] == "new" and t["to_state"] != "new":
-                out.append(CapMessage(f"{incident_id}.{t['id']}", incident_id, "Alert", t["at"], "paged"))
+                out.append(CapMessage(f"{incident_id}.{t['id']}", incident_id, "Alert", t["at"], "paged",
+                                      t["to_state"]))
                 if t["to_state"] == "paged":
                     continue
             else:
                 continue
         what = _what(t)
         if what:
-            out.append(CapMessage(f"{incident_id}.{t['id']}.u", incident_id, what[0], t["at"], what[1]))
+            out.append(CapMessage(f"{incident_id}.{t['id']}.u", incident_id, what[0], t["at"], what[1],
+                                  t["to_state"]))
     return out
 
 
@@ -124,7 +127,7 @@ def render(site: Site, store: AlertStore, inc: dict[str, Any], msg: CapMessage,
         _sub(info, "responseType", "AllClear")
     elif water:
         _sub(info, "responseType", "Execute")
-    over = msg.msg_type == "Cancel" or inc["state"] in ("resolved", "closed")
+    over = msg.msg_type == "Cancel" or msg.state in ("resolved", "closed")
     _sub(info, "urgency", "Past" if over else "Immediate" if water else "Expected")
     _sub(info, "severity", "Extreme" if water else "Minor")
     _sub(info, "certainty", "Unlikely" if msg.msg_type == "Cancel" else "Likely" if water else "Observed")
@@ -133,10 +136,11 @@ def render(site: Site, store: AlertStore, inc: dict[str, Any], msg: CapMessage,
     cams = [c for c in inc["cameras"].split(",") if c]
     names = [next((c.name for c in site.cameras if c.id == cam), cam) for cam in cams]
     _sub(info, "headline", f"{EVENT.get(inc['kind'], inc['kind'])}: {names[0] if names else ''}"[:140])
-    acks = "; ".join(f"acknowledged for {a['agency']} by {a['acked_by']}" for a in acks_of(store, inc["id"]))
+    acks = "; ".join(f"acknowledged for {a['agency']} by {a['acked_by']}" for a in acks_of(store, inc["id"])
+                     if a["at"] <= msg.sent)
     _sub(info, "description", f"{msg.why}. Cameras: {', '.join(cams)}." + (f" {acks}." if acks else ""))
     for name, value in (("quaywatch:incident", inc["id"]), ("quaywatch:kind", inc["kind"]),
-                        ("quaywatch:state", inc["state"])):
+                        ("quaywatch:state", msg.state)):
         p = _sub(info, "parameter")
         _sub(p, "valueName", name)
         _sub(p, "value", value)
@@ -155,8 +159,7 @@ def rendered(site: Site, store: AlertStore, incident_id: str) -> list[CapMessage
     if inc is None or inc["site"] != site.site.id:
         return []
     msgs = messages_of(store, incident_id)
-    return [CapMessage(m.identifier, m.incident_id, m.msg_type, m.sent, m.why,
-                       render(site, store, inc, m, msgs[:i])) for i, m in enumerate(msgs)]
+    return [replace(m, xml=render(site, store, inc, m, msgs[:i])) for i, m in enumerate(msgs)]
 
 
 def message(site: Site, store: AlertStore, identifier: str) -> CapMessage | None:

@@ -283,6 +283,8 @@ def test_cap_messages_of_every_kind_validate_against_the_cap_1_2_schema(cap_sche
 
     msgs = rendered(w.site, w.store, real)
     assert [m.msg_type for m in msgs] == ["Alert", "Update", "Update", "Update", "Update"]
+    assert [m.state for m in msgs] == ["paged", "paged", "paged", "acknowledged", "closed"]
+    assert "acknowledged for" not in msgs[0].xml and "<value>paged</value>" in msgs[0].xml  # as it was then
     first = valid(cap_schema, msgs[0].xml)
     assert first("/c:alert/c:status") == ["Actual"] and first("/c:alert/c:msgType") == ["Alert"]
     assert first("//c:area/c:circle") == ["57.050310,9.922540 0.05"]
