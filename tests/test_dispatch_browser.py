@@ -217,6 +217,24 @@ def test_an_admin_mutes_a_camera_it_shows_muted_and_its_events_are_not_paged(bro
         card.wait_for()
         assert "Tall ships race" in card.locator(".muted").inner_text()  # shown, with why it was not paged
 
+        # The same by the JSON API (admin, CSRF header): a zone of cam-1, listed, then ended.
+        csrf = page.evaluate("JSON.parse(document.getElementById('qw-config').textContent).csrf")
+        api = f"{service.url}/controlroom/api/maintenance"
+        refused = page.request.post(api, data={"camera": "cam-1", "reason": "x", "duration_s": 60})
+        assert refused.status == 403  # no CSRF token
+        made = page.request.post(api, headers={"x-csrf-token": csrf}, data={
+            "camera": "cam-1", "reason": "divers at the ladder", "duration_s": 600,
+            "zone": [[0, 100], [100, 100], [100, 288]]})
+        assert made.status == 200, made.text()
+        wid = made.json()["id"]
+        listed = page.request.get(api).json()["windows"]
+        assert any(x["id"] == wid and x["zone"] and x["created_by"] == "admin" and x["open"] for x in listed)
+        ended = page.request.post(f"{api}/{wid}/end", headers={"x-csrf-token": csrf}, data={})
+        assert ended.status == 200 and ended.json()["ended_by"] == "admin"
+        too_long = page.request.post(api, headers={"x-csrf-token": csrf},
+                                     data={"camera": "cam-1", "reason": "x", "duration_s": 13 * 3600})
+        assert too_long.status == 400 and "43200" in too_long.text()
+
         page.goto(f"{service.url}/controlroom/maintenance")  # ended early: paging resumes at once
         page.click("tr[data-camera='cam-2'] button")
         page.goto(f"{service.url}/controlroom/cameras")
