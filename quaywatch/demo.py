@@ -80,6 +80,7 @@ def run_live(args: argparse.Namespace) -> int:
     site["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
     site["alerting"]["store_url"] = f"sqlite:///{base / 'alerts.db'}"
     site["alerting"]["web"] = {"host": "127.0.0.1", "port": web_port}
+    site["alerting"].setdefault("links", {})["base_url"] = f"http://127.0.0.1:{web_port}"  # the SMS's evidence link
     site.setdefault("controlroom", {})["users_db"] = str(base / "users.db")
     site.setdefault("edge", {}).update(data_dir=str(base / "edge"), evidence={"http_port": free_port()})
     site_from_dict(site, "demo site")  # the rewritten site must still be valid
