@@ -23,6 +23,7 @@ import time
 import httpx
 
 from quaywatch.alerting.cap import CapMessage, rendered
+from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.alerting import CapEndpoint
 from quaywatch.config.site import Site
@@ -37,12 +38,14 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 
 class CapWebhook:
-    def __init__(self, site: Site, store: AlertStore, instance_id: str, poll_s: float = 0.25):
+    def __init__(self, site: Site, store: AlertStore, instance_id: str, poll_s: float = 0.25,
+                 metrics: Metrics | None = None):
         self.site = site
         self.cfg = site.alerting.cap
         self.store = store
         self.instance_id = instance_id
         self.poll_s = poll_s
+        self.metrics = metrics
         secret = os.environ.get(self.cfg.webhook_secret_env)
         if self.cfg.endpoints and not secret:
             raise QuaywatchError(
@@ -123,3 +126,5 @@ class CapWebhook:
             self.store.db.run("UPDATE cap_deliveries SET status = ?, attempts = ?, http_status = ?, detail = ?, "
                               "updated_at = ? WHERE identifier = ? AND endpoint = ?",
                               (status, attempts, http_status, detail, time.time(), msg.identifier, ep.name))
+        if self.metrics is not None:
+            self.metrics.cap_webhook.labels(ep.name, status).inc()

@@ -47,7 +47,7 @@ class AlertingService:
         self.escalator = Escalator(site, self.store, self.pager, self.metrics, self.changes)
         self.dispatcher = Dispatcher(site, self.store, self.metrics, self.changes)
         self.replies = Replies(self.escalator, self.store, self.metrics, self.changes)
-        self.cap_webhook = CapWebhook(site, self.store, cfg.instance_id)  # CAP to dispatch; never holds up paging
+        self.cap_webhook = CapWebhook(site, self.store, cfg.instance_id, metrics=self.metrics)  # never holds up paging
         self.app = create_app(self, extra_routers)
         self.intake: Intake | None = None
         self.web_port: int | None = None

@@ -369,12 +369,13 @@ def test_the_webhook_posts_each_message_signed_retries_and_never_twice(monkeypat
 
         async def run_for(seconds: float, instance: str):
             stop = asyncio.Event()
-            hook = CapWebhook(w.site, w.store, instance, poll_s=0.05)
+            hook = CapWebhook(w.site, w.store, instance, poll_s=0.05, metrics=metrics)
             task = asyncio.create_task(hook.run(stop))
             await asyncio.sleep(seconds)
             stop.set()
             await task
 
+        metrics = Metrics()
         asyncio.run(run_for(1.5, "alerting-1"))
         asyncio.run(run_for(0.5, "alerting-2"))  # a second node (or a restart) sends nothing again
         assert len(ok.got) == 2 and len(flaky.got) == 2 + 2  # Alert and Cancel; two 503s retried
@@ -389,6 +390,7 @@ def test_the_webhook_posts_each_message_signed_retries_and_never_twice(monkeypat
         assert [(r["endpoint"], r["status"]) for r in rows] == [("police-cad", "delivered")] * 2 + \
             [("rescue", "delivered")] * 2
         assert sum(r["attempts"] for r in rows if r["endpoint"] == "rescue") == 4
+        assert metrics.sample("quaywatch_alerting_cap_webhook_total", {"endpoint": "rescue", "result": "delivered"}) == 2
     finally:
         ok.close()
         flaky.close()

@@ -159,6 +159,9 @@ def test_the_sms_link_opens_that_incident_on_a_phone_acknowledges_for_its_agency
             r = page.goto(f"{service.url}/p/{forged}")
             assert r.status == 403 and mine["id"] not in page.content()
         assert httpx.get(f"{service.url}/p/{token[:-2]}xx/snapshot.jpg", timeout=10).status_code == 403
+        refused = [line for line in httpx.get(f"{service.url}/metrics", timeout=10).text.splitlines()
+                   if line.startswith('quaywatch_alerting_links_refused_total{reason="bad_signature"}')]
+        assert refused and float(refused[0].rsplit(" ", 1)[1]) >= 3  # counted
 
         # Expiry: a link minted with the service's key two hours and a minute ago, as the SMS was then.
         from quaywatch.alerting.links import LinkSigner

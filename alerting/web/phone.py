@@ -72,6 +72,7 @@ def _lang(request: Request) -> str:
 def _refusal(request: Request, exc: BadLink) -> HTMLResponse:
     w = WORDS[_lang(request)]
     log.warning("phone link refused (%s) from %s", exc.reason, request.client.host if request.client else "?")
+    request.app.state.service.metrics.links_refused.labels(exc.reason.replace(" ", "_")).inc()
     status = 410 if exc.reason == "expired" else 403
     text = w["expired"] if status == 410 else w["bad"]
     return HTMLResponse(f"<!doctype html><meta name=viewport content='width=device-width'><style>{STYLE}</style>"
