@@ -114,7 +114,7 @@ class CameraHealth:
     last_frame_age_s: float | None = None
     reason: str | None = None
     reported_at: float | None = None   # when the edge said so (epoch)
-    muted: str | None = None           # a maintenance window: who, until when, why (alerting/maintenance.py)
+    muted: dict | None = None          # a maintenance window: by, until (epoch), reason (alerting/maintenance.py)
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,8 @@ class AlertingBackend:
         except Exception:  # the store briefly unreachable: health still shows, without the mute
             log.debug("controlroom: maintenance windows not read", exc_info=True)
             return rows
-        return [replace(r, muted=muted[r.camera].describe()) if r.camera in muted else r for r in rows]
+        return [replace(r, muted={"by": muted[r.camera].created_by, "until": muted[r.camera].ends_at,
+                                  "reason": muted[r.camera].reason}) if r.camera in muted else r for r in rows]
 
     def latest_frame(self, camera: str) -> tuple[float, bytes] | None:
         """The newest preview frame; until the edge sends any, the camera's newest evidence snapshot."""

@@ -57,10 +57,10 @@ class AlertView:
             "muted": a.muted,
         }
 
-    @staticmethod
-    def health(rows: list[CameraHealth], prefix: str) -> list[dict[str, Any]]:
+    def health(self, rows: list[CameraHealth], prefix: str) -> list[dict[str, Any]]:
         return [{"camera": r.camera, "name": r.name, "state": r.state,
                  "fps": None if r.fps is None else round(r.fps, 1),
                  "last_frame_age_s": None if r.last_frame_age_s is None else round(r.last_frame_age_s, 1),
                  "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg",
-                 "muted": r.muted} for r in rows]
+                 "muted": {**r.muted, "until_local": local_time(r.muted["until"], self.tz, False)[:5]}
+                 if r.muted else None} for r in rows]

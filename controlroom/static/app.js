@@ -249,7 +249,7 @@ function renderHealth(rows) {
     <dl><dt>${esc(T.fps)}</dt><dd>${r.fps == null ? "–" : esc(r.fps)}</dd>
     <dt>${esc(T.last_frame)}</dt><dd>${r.last_frame_age_s == null ? "–" : esc(T.seconds_ago.replace("{s}", r.last_frame_age_s))}</dd>
     ${r.reason ? `<dt>${esc(T.reason)}</dt><dd>${esc(r.reason)}</dd>` : ""}
-    ${r.muted ? `<dt>${esc(T.muted)}</dt><dd class="muted">${esc(r.muted)}</dd>` : ""}</dl>
+    ${r.muted ? `<dt>${esc(T.muted)}</dt><dd class="muted">${esc(T.muted_until)} ${esc(r.muted.until_local)}: ${esc(r.muted.reason)} (${esc(r.muted.by)})</dd>` : ""}</dl>
     <button type="button" data-live="${esc(r.live_url)}" data-name="${esc(r.name)}">${esc(T.live)}</button></article>`).join("");
 }
 async function loadHealth() {
