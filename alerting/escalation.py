@@ -22,12 +22,15 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from quaywatch.alerting.acks import acked_agencies
 from quaywatch.alerting.changes import ChangeFeed
+from quaywatch.alerting.facts import incident_facts
 from quaywatch.alerting.lifecycle import audit, transition
+from quaywatch.alerting.links import LinkSigner
+from quaywatch.alerting.maintenance import muted
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.pager import Fenced, Page, Pager, SendError, Sent
 from quaywatch.alerting.notify.templates import AlertFacts, sms_text, voice_twiml
@@ -56,6 +59,7 @@ class Escalator:
         self.sending: set[str] = set()  # keys of the pages this process is sending right now
         self.provider = ProviderHealth()
         self.reconciler = Reconciler(self)
+        self.links = LinkSigner.from_config(self.cfg)  # the evidence link in each SMS (alerting/links.py)
 
     # --- policy -------------------------------------------------------------------------------------------
     def policy_for(self, inc: dict[str, Any]) -> Policy | None:
@@ -66,24 +70,21 @@ class Escalator:
             return p.drill
         return p.camera if inc["category"] == "camera" else p.water
 
-    def facts(self, inc: dict[str, Any]) -> AlertFacts:
-        cameras = tuple(inc["cameras"].split(","))
-        cam = next((c for c in self.site.cameras if c.id == cameras[0]), None)
-        return AlertFacts(
-            kind=inc["kind"], drill=bool(inc["drill"]), place=cam.name if cam else cameras[0], cameras=cameras,
-            time=datetime.fromtimestamp(inc["first_time"], UTC), timezone=self.site.site.timezone,
-            code=inc["ack_code"], lat=inc["lat"], lon=inc["lon"],
-        )
+    def facts(self, inc: dict[str, Any], agency: str = "") -> AlertFacts:
+        return incident_facts(self.site, inc, self.links.url(inc["id"], agency))
 
     def status_callback(self, key: str) -> str | None:
         base = self.cfg.twilio.public_url
         return f"{base}/twilio/status?m={quote(key, safe='')}" if base else None
 
     def pages_for(self, inc: dict[str, Any], step: Step, at: tuple[int, int], received: float | None) -> list[Page]:
-        facts = self.facts(inc)
         pages, seen = [], set()
+        acked = acked_agencies(self.store, inc["id"])  # an agency that acknowledged is paged no more (acks.py)
         for gname in step.notify:
             group = self.cfg.groups[gname]
+            if group.agency_name in acked:
+                continue
+            facts = self.facts(inc, group.agency_name)
             # Config validation already forbids these; checked again because a wrong page here is costly.
             if inc["drill"] and group.kind != "test":
                 log.error("drill %s: refusing to page group %s (%s)", inc["id"], gname, group.kind)
@@ -230,6 +231,16 @@ class Escalator:
         if inc is None or inc["state"] not in ("new", "paged"):
             return False
         now = time.time()
+        if inc["step"] < 0 and not inc["drill"] and (why := muted(self.store, self.site, inc, now)):
+            # A maintenance window (alerting/maintenance.py): stored and shown, never paged; drills still run.
+            # Looked at again while the grouping window lasts: an unmuted camera joining it must page.
+            again = now + 1.0 if now < inc["opened_at"] + self.cfg.grouping_window_s + 2 else None
+            with self.store.db.tx(power_safe=False):
+                if self.store.advance_step(incident_id, (-1, 0), (-1, 0), now, again, None) \
+                        and inc["step_sent_at"] is None:
+                    audit(self.store, incident_id, actor="escalation", now=now, note=f"not paged: {why}")
+                    self.changes.publish(incident_id, "muted")
+            return False
         if policy is None:
             log.error("incident %s: no alerting.policies configured; nobody can be paged", incident_id)
             self.store.advance_step(incident_id, (inc["step"], inc["loop"]), (inc["step"], inc["loop"]), now, None, None)
@@ -301,7 +312,7 @@ class Escalator:
             if inc["id"] in self._busy:
                 continue
             if inc["next_due_at"] is not None and inc["next_due_at"] <= now:
-                if inc["step"] < 0:  # its first fire (handle_batch, at once after the commit) never happened
+                if inc["step"] < 0 and inc["step_sent_at"] is None:  # its first fire never happened (not muted)
                     log.warning("incident %s: first page not sent %.1f s after it was opened (its fire failed, or "
                                 "the process stopped in between): sent by the escalation loop",
                                 inc["id"], now - inc["opened_at"])

@@ -44,6 +44,13 @@ class Metrics:
                                     registry=r)
         self.mqtt_connected = Gauge("quaywatch_alerting_mqtt_connected", "1 while connected to the broker",
                                     registry=r)
+        # Dispatch (issue 14): the SMS's evidence links refused, and CAP messages handed to dispatch endpoints.
+        self.links_refused = Counter("quaywatch_alerting_links_refused_total",
+                                     "Evidence links refused: malformed, bad signature, expired, no such incident",
+                                     ["reason"], registry=r)
+        self.cap_webhook = Counter("quaywatch_alerting_cap_webhook_total",
+                                   "CAP messages POSTed to dispatch endpoints, by outcome", ["endpoint", "result"],
+                                   registry=r)
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Current value of one series (tests and /healthz read it)."""

@@ -17,9 +17,9 @@ import logging
 import re
 import time
 
+from quaywatch.alerting.acks import acknowledge_for, agency_of_number
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.escalation import Escalator
-from quaywatch.alerting.lifecycle import transition
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.pager import Page
 from quaywatch.alerting.notify.templates import ack_text, unknown_code_text
@@ -72,16 +72,20 @@ class Replies:
         return result
 
     async def _acknowledge(self, inc: dict, sender: str, now: float) -> str:
+        """For the sender's agency (alerting/acks.py): the others are still paged until they answer too."""
         person = self.known.get(sender)
         who = f"{person.name} {sender}" if person else sender
-        if not transition(self.store, inc["id"], "acknowledged", actor=who, now=now, note="SMS reply with code",
-                          acked_by=who, acked_at=now):
-            return "already_acknowledged"
-        self.changes.publish(inc["id"], "acknowledged")
+        policy = self.esc.policy_for(inc)
+        paged_groups = [g for step in policy.steps for g in step.notify] if policy else None
+        agency = agency_of_number(self.cfg, sender, paged_groups) or "control_room"
+        result = acknowledge_for(self.store, self.cfg, policy, inc["id"], agency, who, "SMS reply with code", now)
+        if result == "already_acknowledged":
+            return result
+        self.changes.publish(inc["id"], result)
         facts = self.esc.facts(inc)
         await self._answer(f"{inc['id']}:ack:{sender}", sender,
                            ack_text(self._tpl(sender), facts, self.cfg.place_max_chars), inc)
-        return "acknowledged"
+        return result
 
     def _tpl(self, number: str):
         person = self.known.get(number)

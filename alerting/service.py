@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import uvicorn
 from fastapi import APIRouter
 
+from quaywatch.alerting.cap_webhook import CapWebhook
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.dispatch import Dispatcher, Incoming, epoch
 from quaywatch.alerting.escalation import Escalator
@@ -50,6 +51,7 @@ class AlertingService:
         self.escalator = Escalator(site, self.store, self.pager, self.metrics, self.changes)
         self.dispatcher = Dispatcher(site, self.store, self.metrics, self.changes)
         self.replies = Replies(self.escalator, self.store, self.metrics, self.changes)
+        self.cap_webhook = CapWebhook(site, self.store, cfg.instance_id, metrics=self.metrics)  # never holds up paging
         self.app = create_app(self, extra_routers)
         self.intake: Intake | None = None
         self._events_stored_at: float | None = None  # the last event commit that succeeded (health)
@@ -222,7 +224,7 @@ class AlertingService:
         server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
                                                log_level="warning", lifespan="off", proxy_headers=False))
         tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),
-                 asyncio.create_task(server.serve())]
+                 asyncio.create_task(server.serve()), asyncio.create_task(self.cap_webhook.run(stop))]
         try:
             while not server.started and not tasks[2].done():
                 await asyncio.sleep(0.02)

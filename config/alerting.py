@@ -29,6 +29,14 @@ class ContactGroup(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: GroupKind = Field(description="what the group is; drills may only page `test` groups")
     people: list[Person] = Field(min_length=1)
+    agency: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,30}$",
+        description="who its people acknowledge for (default: the kind). Each agency's escalation goes on until "
+        "that agency acknowledges; the control room's acknowledgement counts for all")
+
+    @property
+    def agency_name(self) -> str:
+        return self.agency or self.kind
 
 
 class Step(BaseModel):
@@ -62,7 +70,9 @@ class Policies(BaseModel):
 
 
 class Templates(BaseModel):
-    """str.format templates. Fields: {what} {place} {camera} {cameras} {time} {map} {code} {drill}."""
+    """str.format templates. Fields: {what} {place} {camera} {cameras} {date} {time} {map} {position} {link}
+    {code} {drill}. {position} is the fall's latitude/longitude, or the camera's marked `approx` with its
+    uncertainty; {link} is the signed evidence link (alerting/links.py), else the map link."""
 
     model_config = ConfigDict(extra="forbid")
     sms: str
@@ -71,12 +81,19 @@ class Templates(BaseModel):
     unknown_code: str
     what: dict[str, str] = Field(description="event kind -> words, e.g. water_entry: person i vandet")
     drill_prefix: str
+    camera_sms: str | None = Field(default=None, description="camera trouble (offline, self-test): never reads "
+                                   "as a drowning alert. Unset: the built-in text of this language")
+    camera_voice: str | None = None
+    date_format: str = Field(default="%-d/%-m", description="strftime of {date}, in the site's time zone")
+    approx: str = Field(default="ca.", description="marks a position that is the camera's, not the fall's")
 
 
 DEFAULT_TEMPLATES: dict[str, Templates] = {
     "da": Templates(
-        sms="{drill}DRUKNEALARM {place} {cameras} {time} {what}. Kort: {map} Svar {code} for at kvittere",
+        sms="{drill}DRUKNEALARM {date} {time} {place} {cameras}: {what}. {position} {link} Svar {code} for at kvittere",
         voice="{drill}Druknealarm ved {place}. {what}. Klokken {time}. Svar på SMS med koden {code}.",
+        camera_sms="{drill}KAMERAFEJL {cameras} {date} {time} {place}: {what}. Svar {code} for at kvittere",
+        camera_voice="{drill}Kamerafejl. Kamera {place}: {what}. Klokken {time}. Svar på SMS med koden {code}.",
         ack_confirm="{drill}Kvitteret {code}: {place} {time}. Tak.",
         unknown_code="Koden {code} passer ikke til en åben alarm.",
         what={
@@ -88,8 +105,10 @@ DEFAULT_TEMPLATES: dict[str, Templates] = {
         drill_prefix="ØVELSE ",
     ),
     "en": Templates(
-        sms="{drill}DROWNING ALERT {place} {cameras} {time} {what}. Map: {map} Reply {code} to acknowledge",
+        sms="{drill}DROWNING ALERT {date} {time} {place} {cameras}: {what}. {position} {link} Reply {code} to acknowledge",
         voice="{drill}Drowning alert at {place}. {what}. At {time}. Reply to the text with code {code}.",
+        camera_sms="{drill}CAMERA FAULT {cameras} {date} {time} {place}: {what}. Reply {code} to acknowledge",
+        camera_voice="{drill}Camera fault. Camera {place}: {what}. At {time}. Reply to the text with code {code}.",
         ack_confirm="{drill}Acknowledged {code}: {place} {time}. Thank you.",
         unknown_code="Code {code} matches no open alert.",
         what={
@@ -99,6 +118,7 @@ DEFAULT_TEMPLATES: dict[str, Templates] = {
             "self_test_failed": "self-test failed",
         },
         drill_prefix="DRILL ",
+        date_format="%-d %b",  # "3 Dec": never read as the 12th of March
     ),
 }
 
@@ -149,6 +169,63 @@ class IntakeConfig(BaseModel):
         "a forgery); generous, because rejecting a real fall for a fast camera clock is worse")
     rejected_prefix_bytes: int = Field(
         default=1024, ge=0, le=65_536, description="how much of a rejected payload is kept (rejected table)")
+
+
+class LinkConfig(BaseModel):
+    """The signed evidence link in each SMS (alerting/links.py): opens that incident only, on a phone, no login."""
+
+    model_config = ConfigDict(extra="forbid")
+    secret_env: str = Field(default="QUAYWATCH_LINK_SECRET", pattern=ENV_NAME,
+                            description="environment variable with the HMAC key; unset: a random key per process "
+                            "(links die at a restart and differ between nodes; logged)")
+    ttl_s: int = Field(default=7200, ge=60, le=7 * 86400, description="a link works this long after the page")
+    base_url: str | None = Field(default=None, description="https URL phones reach this service at; "
+                                 "unset: twilio.public_url; neither: no link, the map link instead")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+
+class CapEndpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    url: str = Field(description="http(s) URL the CAP messages are POSTed to")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class CapConfig(BaseModel):
+    """CAP 1.2 for dispatch systems (alerting/cap.py): an Atom feed and a signed webhook POST per message."""
+
+    model_config = ConfigDict(extra="forbid")
+    sender: str = Field(default="quaywatch@localhost", pattern=r"^[^\s,<&]+$",
+                        description="CAP <sender>: who issues the alerts, unique and unspaced")
+    radius_km: float = Field(default=0.05, gt=0, le=50, description="the <circle> around a fall's own position")
+    approx_radius_km: float = Field(default=0.15, gt=0, le=50,
+                                    description="the <circle> when only the camera's position is known")
+    endpoints: list[CapEndpoint] = Field(default_factory=list)
+    webhook_secret_env: str = Field(default="QUAYWATCH_CAP_SECRET", pattern=ENV_NAME,
+                                    description="HMAC-SHA256 key of X-Quaywatch-Signature; required with endpoints")
+    feed_token_env: str = Field(default="QUAYWATCH_CAP_FEED_TOKEN", pattern=ENV_NAME,
+                                description="Bearer token for /cap/ from other machines; unset: loopback only")
+    retries: int = Field(default=5, ge=0, le=20)
+    backoff_s: float = Field(default=1.0, gt=0, le=300, description="first retry delay; doubles each retry")
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class MaintenanceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_duration_s: int = Field(default=12 * 3600, ge=60, le=12 * 3600,
+                                description="a window ends on its own after at most this long (12 h at most)")
 
 
 class WebConfig(BaseModel):
@@ -203,6 +280,12 @@ class AlertingConfig(BaseModel):
         default=10, ge=1, le=1000, description="wrong codes per phone per hour after which that phone's codes are "
         "not even looked up for the rest of the hour (4-5 digit codes must not be guessed by trying them all)")
     place_max_chars: int = Field(default=24, ge=4, le=60, description="place names are shortened to fit one SMS")
+    position_uncertainty_m: float = Field(
+        default=150.0, gt=0, le=10_000,
+        description="how far from its camera a fall may be, said with the camera's position when the event has none")
+    links: LinkConfig = Field(default_factory=LinkConfig)
+    cap: CapConfig = Field(default_factory=CapConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     instance_id: str = Field(default="alerting-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     subscription: Literal["own", "shared"] = Field(
         default="own",
@@ -214,7 +297,13 @@ class AlertingConfig(BaseModel):
     @field_validator("templates")
     @classmethod
     def _both_languages(cls, value: dict[str, Templates]) -> dict[str, Templates]:
-        return {**DEFAULT_TEMPLATES, **value}
+        merged = {**DEFAULT_TEMPLATES, **value}
+        for lang, tpl in merged.items():  # a site's own templates keep the built-in camera-fault wording
+            base = DEFAULT_TEMPLATES.get(lang, DEFAULT_TEMPLATES["en"])
+            fill = {k: getattr(base, k) for k in ("camera_sms", "camera_voice") if getattr(tpl, k) is None}
+            if fill:
+                merged[lang] = tpl.model_copy(update=fill)
+        return merged
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> AlertingConfig:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quaywatch.config.errors import validation_problems
-from quaywatch.errors import ConfigError
+from quaywatch.errors import ConfigError, QuaywatchError
 
 CLIP_SUFFIXES = (".mp4", ".mkv")
 
@@ -62,5 +62,5 @@ def find_clips(paths: list[str | Path]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise ConfigError(str(p), ["no such clip or directory"])
+            raise QuaywatchError(f"{p}: no such clip or directory (it does not exist)")
     return out

@@ -60,6 +60,14 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class AgencyAck:
+    agency: str                    # police, rescue, control_room (for all), ...
+    by: str
+    at: float
+    via: str | None = None
+
+
+@dataclass(frozen=True)
 class Alert:
     id: str
     site: str
@@ -86,6 +94,8 @@ class Alert:
     clip_event_id: str | None = None
     pages: tuple[Page, ...] = ()
     audit: tuple[AuditEntry, ...] = ()
+    agency_acks: tuple[AgencyAck, ...] = ()   # who acknowledged for which agency (alerting/acks.py)
+    muted: str | None = None       # why it was not paged (a maintenance window), when it was not
 
     @property
     def is_open(self) -> bool:
@@ -106,6 +116,7 @@ class CameraHealth:
     last_frame_age_s: float | None = None
     reason: str | None = None
     reported_at: float | None = None   # when the edge said so (epoch)
+    muted: dict | None = None          # a maintenance window: by, until (epoch), reason (alerting/maintenance.py)
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,19 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from quaywatch.alerting.acks import acks_of, record_control_room
 from quaywatch.alerting.lifecycle import LifecycleError, audit, transition
+from quaywatch.alerting.maintenance import muted_cameras
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.site import Site
 from quaywatch.controlroom.backend import (
     ActionRefused,
+    AgencyAck,
     Alert,
     AuditEntry,
     CameraHealth,
@@ -229,6 +233,9 @@ class AlertingBackend:
             has_snapshot="snapshot_jpeg_b64" in evidence, clip_url=evidence.get("clip_url"),
             clip_camera=clip_of.get("camera"), clip_event_id=clip_of.get("event_id"),
             pages=pages, audit=trail,
+            agency_acks=tuple(AgencyAck(r["agency"], r["acked_by"], r["at"], r["via"])
+                              for r in acks_of(self.store, inc["id"])),
+            muted=next((t.note[len("not paged: "):] for t in trail if (t.note or "").startswith("not paged: ")), None),
         )
 
     def _pages(self, incident_id: str) -> list[Page]:
@@ -257,9 +264,12 @@ class AlertingBackend:
         return self.get_alert(alert_id)  # type: ignore[return-value]
 
     def acknowledge(self, alert_id: str, operator: str) -> Alert:
+        """For every agency (alerting/acks.py): the control room's word stops all paging."""
         now = time.time()
-        return self._move(alert_id, "acknowledged", operator, "acknowledged on the control-room page",
-                          acked_by=operator, acked_at=now)
+        alert = self._move(alert_id, "acknowledged", operator, "acknowledged on the control-room page",
+                           acked_by=operator, acked_at=now)
+        record_control_room(self.store, alert_id, f"{operator} (control room)", now)
+        return self.get_alert(alert_id) or alert
 
     def close(self, alert_id: str, outcome: str, operator: str, note: str | None = None) -> Alert:
         if outcome == "resolved":
@@ -283,7 +293,15 @@ class AlertingBackend:
 
     # --- health and live view -----------------------------------------------------------------------------
     def camera_health(self) -> list[CameraHealth]:
-        return self.board.rows()
+        """The edge's word on each camera, and whether a maintenance window mutes it now."""
+        rows = self.board.rows()
+        try:
+            muted = muted_cameras(self.store, self.site_id)
+        except Exception:  # the store briefly unreachable: health still shows, without the mute
+            log.debug("controlroom: maintenance windows not read", exc_info=True)
+            return rows
+        return [replace(r, muted={"by": muted[r.camera].created_by, "until": muted[r.camera].ends_at,
+                                  "reason": muted[r.camera].reason}) if r.camera in muted else r for r in rows]
 
     def service_problems(self) -> list[str]:
         """The alerting service's health in words ("store: disk full ..."), when it runs in this process; a

@@ -81,6 +81,22 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
+# Dispatch (issue 14): who acknowledged for which agency; maintenance windows.
+TEXT["da"].update({
+    "acked_for": "Kvitteret for", "agency_police": "politi", "agency_rescue": "redning",
+    "agency_control_room": "alle (kontrolrum)", "agency_test": "test", "muted": "Lydløs",
+    "maintenance": "Vedligehold", "mute_camera": "Gør kamera lydløst", "mute_reason": "Årsag",
+    "mute_minutes": "Minutter", "mute_zone": "Zone (valgfri, JSON [[x,y],...])", "end_now": "Afslut nu",
+    "muted_until": "lydløs til", "not_paged": "Ikke kaldt (vedligehold)",
+})
+TEXT["en"].update({
+    "acked_for": "Acknowledged for", "agency_police": "police", "agency_rescue": "rescue",
+    "agency_control_room": "all (control room)", "agency_test": "test", "muted": "Muted",
+    "maintenance": "Maintenance", "mute_camera": "Mute camera", "mute_reason": "Reason",
+    "mute_minutes": "Minutes", "mute_zone": "Zone (optional, JSON [[x,y],...])", "end_now": "End now",
+    "muted_until": "muted until", "not_paged": "Not paged (maintenance)",
+})
+
 
 def pick_language(query: str | None, cookie: str | None, default: str) -> str:
     for candidate in (query, cookie):

@@ -16,7 +16,15 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.config.loader import SITES_DIR
-from quaywatch.controlroom import live, routes_alerts, routes_auth, routes_cameras, routes_stats, routes_users
+from quaywatch.controlroom import (
+    live,
+    routes_alerts,
+    routes_auth,
+    routes_cameras,
+    routes_maintenance,
+    routes_stats,
+    routes_users,
+)
 from quaywatch.controlroom.backend import ControlRoomBackend
 from quaywatch.controlroom.context import HERE, Context
 from quaywatch.controlroom.evidence_relay import evidence_sources
@@ -70,7 +78,7 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
             raise HTTPException(404, "no such file")
         return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
-    for module in (routes_auth, routes_alerts, live, routes_cameras, routes_stats, routes_users):
+    for module in (routes_auth, routes_alerts, live, routes_cameras, routes_stats, routes_users, routes_maintenance):
         module.add_routes(router, ctx)
     router.context = ctx  # type: ignore[attr-defined]  # tests and the CLI reach the user store through it
     return router

@@ -52,11 +52,15 @@ class AlertView:
             "audit": [{"at_local": local_time(e.at, self.tz), "actor": e.actor, "from": e.from_state,
                        "to": e.to_state, "note": e.note} for e in a.audit],
             "updated_at": a.updated_at,
+            "agency_acks": [{"agency": k.agency, "by": k.by, "at_local": local_time(k.at, self.tz, False),
+                             "via": k.via} for k in a.agency_acks],
+            "muted": a.muted,
         }
 
-    @staticmethod
-    def health(rows: list[CameraHealth], prefix: str) -> list[dict[str, Any]]:
+    def health(self, rows: list[CameraHealth], prefix: str) -> list[dict[str, Any]]:
         return [{"camera": r.camera, "name": r.name, "state": r.state,
                  "fps": None if r.fps is None else round(r.fps, 1),
                  "last_frame_age_s": None if r.last_frame_age_s is None else round(r.last_frame_age_s, 1),
-                 "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg"} for r in rows]
+                 "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg",
+                 "muted": {**r.muted, "until_local": local_time(r.muted["until"], self.tz, False)[:5]}
+                 if r.muted else None} for r in rows]

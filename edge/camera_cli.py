@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from urllib.parse import urlsplit
 
 from quaywatch.errors import QuaywatchError
 
@@ -76,6 +77,13 @@ def _camera_sim(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from quaywatch.edge.probe import format_report, probe
 
+    parts = urlsplit(args.source) if "://" in args.source else None
+    if parts is not None and parts.password is not None:
+        shown = args.source.replace(f":{parts.password}@", ":***@", 1)
+        raise QuaywatchError(
+            f"{shown}: a password in the URL is not used (and would show in process lists and logs): remove it "
+            f"({parts.scheme}://{parts.username}@{parts.hostname}{f':{parts.port}' if parts.port else ''}) and put "
+            f"it in the environment variable ${args.password_env} (--password-env names another)")
     report = probe(args.source, password=os.environ.get(args.password_env), profile=args.profile,
                    frames=args.frames, timeout_s=args.timeout, snapshot=args.snapshot)
     if args.json:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from quaywatch.errors import QuaywatchError
 from quaywatch.evaluation import scoring
 
 
@@ -29,10 +31,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_eval)
 
 
+def check_inputs(clip: str, debug: str | None) -> None:
+    """Say what is wrong before any work: a clip that is not there, a debug video that could not be written."""
+    path = Path(clip)
+    if not path.exists():
+        raise QuaywatchError(f"{clip}: no such file (the clip does not exist)")
+    if path.is_dir():
+        raise QuaywatchError(f"{clip}: is a directory; replay takes one clip (eval takes directories)")
+    if debug:
+        out = Path(debug).parent
+        if not out.is_dir():
+            raise QuaywatchError(f"--debug {debug}: the directory {out} does not exist")
+        if not os.access(out, os.W_OK):
+            raise QuaywatchError(f"--debug {debug}: the directory {out} is not writable")
+
+
 def _replay(args: argparse.Namespace) -> int:
     from quaywatch.edge.clips import clip_info
     from quaywatch.evaluation.replay import replay, resolve
 
+    check_inputs(args.clip, args.debug)
     debug = None
     if args.debug:
         from quaywatch.evaluation.debug_video import DebugVideo
@@ -61,6 +79,10 @@ def _eval(args: argparse.Namespace) -> int:
     from quaywatch.evaluation.runner import evaluate
 
     thresholds = scoring.parse_thresholds(args.fail_under) if args.fail_under else None
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise QuaywatchError(", ".join(missing) + (": no such clip or directory (it does not exist)" if len(missing) == 1
+                                                    else ": no such clips or directories (they do not exist)"))
     scores, errors = evaluate(args.paths, jobs=args.jobs, progress=sys.stderr.isatty())
     t = scoring.totals(scores)
     print(f"{'clip':<44} {'sec':>7} {'events':>6} {'found':>5} {'missed':>6} {'FA':>3}  time to alert (s)")

@@ -90,6 +90,7 @@ def run_live(args: argparse.Namespace) -> int:
     web_port = free_port() if args.port == 0 or port_open(args.port) else args.port
     site["alerting"]["store_url"] = f"sqlite:///{base / 'alerts.db'}"
     site["alerting"]["web"] = {"host": "127.0.0.1", "port": web_port}
+    site["alerting"].setdefault("links", {})["base_url"] = f"http://127.0.0.1:{web_port}"  # the SMS's evidence link
     site.setdefault("controlroom", {})["users_db"] = str(base / "users.db")
     evidence_port = free_port()
     site.setdefault("edge", {}).update(data_dir=str(base / "edge"),

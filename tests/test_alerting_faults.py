@@ -162,7 +162,7 @@ def test_cameras_seeing_one_incident_page_once_naming_them(alerting, mosquitto, 
     later = wait_until(lambda: sms(twilio, RESCUE), what="second step")
     assert len(sms(twilio, POLICE)) == 1
     assert len(incidents(svc)) == 1 and incidents(svc)[0]["cameras"] == "cam-1,cam-2"
-    assert " cam-1,cam-2 " in later[0]["form"]["Body"]
+    assert " cam-1,cam-2: " in later[0]["form"]["Body"]
 
 
 def test_no_delivery_confirmation_escalates_early_and_transient_failure_is_resent(alerting, mosquitto, twilio):

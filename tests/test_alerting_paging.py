@@ -102,8 +102,8 @@ def test_event_pages_first_step_accepted_by_prism_and_code_reply_acknowledges(al
     for r in first:
         assert r["status"] in (200, 201), f"Prism refused the request: {r['status']} {r['response']!r}"
         body = r["form"]["Body"]
-        assert body.startswith("DRUKNEALARM Honnørkajen cam-1 ")
-        assert "person i vandet" in body and "https://maps.google.com/?q=57.0502,9.9217" in body
+        assert body.startswith("DRUKNEALARM ") and " cam-1: " in body  # the place gives way to the link
+        assert "person i vandet" in body and " ca. 57.0502,9.9217 (150 m) " in body and f" {PUBLIC}/p/" in body
         assert septets(body) is not None and septets(body) <= 160, body
         assert r["form"]["ValidityPeriod"] == "600"
         assert r["form"]["StatusCallback"].startswith(PUBLIC + "/twilio/status?m=")
@@ -113,10 +113,15 @@ def test_event_pages_first_step_accepted_by_prism_and_code_reply_acknowledges(al
     assert f"Svar {code} for at kvittere" in first[0]["form"]["Body"]
     # local time in the site's zone, as the SMS says it
     local = datetime.fromisoformat(ev["time"]).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Copenhagen"))
-    assert local.strftime("%H:%M:%S") in first[0]["form"]["Body"]
+    assert local.strftime(" %-d/%-m %H:%M ") in first[0]["form"]["Body"]
 
+    # Each agency acknowledges for itself (alerting/acks.py): police first, rescue is still paged until it does.
     reply = signed_post(svc, "/twilio/sms", {"MessageSid": "SM" + "1" * 32, "From": POLICE, "To": "+4520000000",
                                               "Body": f" {code} "})
+    assert reply.status_code == 200
+    assert incidents(svc)[0]["state"] == "paged"
+    reply = signed_post(svc, "/twilio/sms", {"MessageSid": "SM" + "2" * 32, "From": RESCUE, "To": "+4520000000",
+                                              "Body": f"{code}"})
     assert reply.status_code == 200
     wait_until(lambda: incidents(svc)[0]["state"] == "acknowledged", what="acknowledged")
     confirm = wait_until(lambda: [r for r in sms(twilio, POLICE) if "Kvitteret" in r["form"]["Body"]],
@@ -128,7 +133,7 @@ def test_event_pages_first_step_accepted_by_prism_and_code_reply_acknowledges(al
     assert [t["to_state"] for t in detail["transitions"] if t["from_state"] != t["to_state"]] == \
         ["new", "paged", "acknowledged"]
     assert any(m["direction"] == "in" and m["from_number"] == POLICE for m in detail["messages"])
-    assert detail["acked_by"].endswith(POLICE)
+    assert detail["acked_by"].endswith(RESCUE)  # the last agency to answer completes the acknowledgement
 
 
 def test_no_ack_escalates_to_voice_call_with_twiml(alerting, mosquitto, twilio):

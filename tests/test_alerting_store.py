@@ -112,12 +112,15 @@ def test_due_steps_escalate_and_an_sms_ack_stops_them(store_url):
     asyncio.run(n.escalator.tick())
     assert [p.channel for p in n.pager.sent] == ["sms", "sms", "voice", "voice"]
     code = n.store.incident(incident_id)["ack_code"]
-    assert asyncio.run(n.replies.handle("SM1", "+4520000003", f"ok {code}")) == "acknowledged"
-    assert n.store.incident(incident_id)["state"] == "acknowledged"
+    # Each agency for itself (alerting/acks.py): rescue's word leaves police paged until police answers too.
+    assert asyncio.run(n.replies.handle("SM1", "+4520000003", f"ok {code}")) == "agency_acknowledged"
+    assert n.store.incident(incident_id)["state"] == "paged"
     assert n.pager.sent[-1].to == "+4520000003" and n.pager.sent[-1].body.startswith("Kvitteret")
+    assert asyncio.run(n.replies.handle("SM2", "+4520000002", f"{code}")) == "acknowledged"
+    assert n.store.incident(incident_id)["state"] == "acknowledged"
     n.store.db.run("UPDATE incidents SET next_due_at = 0 WHERE id = ?", (incident_id,))
     asyncio.run(n.escalator.tick())
-    assert len(n.pager.sent) == 5  # nothing more after the acknowledgement
+    assert len(n.pager.sent) == 6  # nothing more after the acknowledgement (two confirmations)
     states = [t["to_state"] for t in n.store.transitions_of(incident_id) if t["from_state"] != t["to_state"]]
     assert states == ["new", "paged", "acknowledged"]
 
@@ -201,7 +204,7 @@ def test_distant_cameras_are_separate_incidents_each_paged_at_once(tmp_path):
     for o in opened:
         asyncio.run(n.escalator.fire(o.incident_id, "first page"))
     bodies = [p.body for p in n.pager.sent if p.to == "+4520000002"]
-    assert len(bodies) == 2 and any(" cam-1 " in b for b in bodies) and any(" cam-2 " in b for b in bodies)
+    assert len(bodies) == 2 and any(" cam-1: " in b for b in bodies) and any(" cam-2: " in b for b in bodies)
 
 
 def test_neighbours_by_radius_and_by_declared_overlap():

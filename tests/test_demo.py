@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import httpx
+
 from tests.camsim_peer import require_gst_rtsp
 
 
@@ -46,6 +48,10 @@ def test_demo_pages_a_fall_and_stops_cleanly(tmp_path):
         print(f"demo: first SMS page {paged_after:.1f} s after `quaywatch demo` started")
         assert "control room:  http://127.0.0.1:" in output and "login:         demo / " in output
         assert len(pids) >= 5, output  # broker, two cameras, alerting, edge
+        link = re.search(r"http://127\.0\.0\.1:\d+/p/[A-Za-z0-9_-]+", lines[-1])  # the SMS's evidence link
+        assert link, lines[-1]
+        phone = httpx.get(link.group(0), timeout=20)  # opens without a login
+        assert phone.status_code == 200 and "i vandet" in phone.text, phone.text[:500]
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does to the foreground process
         proc.wait(30)
         assert proc.returncode == 0

@@ -38,7 +38,8 @@ SITE, CAMERA = "demo-harbour", "cam-1"
 POLICE, RESCUE, CONTROL = "+4520000002", "+4520000003", "+4520000001"
 ALERTS = ("water_entry", "person_in_water")
 TZ = zoneinfo.ZoneInfo("Europe/Copenhagen")
-MAP_LINK = "https://maps.google.com/?q=57.0502,9.9217"
+POSITION = " ca. 57.0502,9.9217 (150 m) "  # the edge sends no ground position yet: the camera's, approximate
+EVIDENCE_LINK = " https://alerts.example.test/p/"
 OPERATOR, PASSWORD = "olga", "olga-operator-pw1"  # a throwaway test login, not a secret
 
 # Records, in the page itself, the wall-clock moment each alert card first appears and each change of a
@@ -122,6 +123,11 @@ def local_hms(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, TZ).strftime("%H:%M:%S")
 
 
+def local_date_hm(epoch: float) -> str:
+    """As the SMS says it: day/month and hours:minutes in the site's zone."""
+    return datetime.fromtimestamp(epoch, TZ).strftime(" %-d/%-m %H:%M ")
+
+
 def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
@@ -186,9 +192,9 @@ def test_a_fall_pages_police_and_rescue_through_prism_and_appears_live_on_the_pa
             assert r["status"] in (200, 201), f"Prism refused the SMS request: {r['status']} {r['response']!r}"
             assert json.loads(r["response"])["sid"]  # Twilio's answer, as its contract shapes it
             body = r["form"]["Body"]
-            assert body.startswith("DRUKNEALARM Honnørkajen cam-1 "), body
-            assert MAP_LINK in body, body
-            assert local_hms(epoch(event["time"])) in body, (event["time"], body)
+            assert body.startswith("DRUKNEALARM ") and " cam-1: " in body, body  # the place gives way to the link
+            assert POSITION in body and EVIDENCE_LINK in body, body  # the camera's position; the signed link
+            assert local_date_hm(epoch(event["time"])) in body, (event["time"], body)
             assert f"Svar {inc['ack_code']} for at kvittere" in body, body
             assert septets(body) is not None and septets(body) <= 160, body
             assert r["form"]["From"] == "+4520000000" and r["form"]["ValidityPeriod"] == "600"

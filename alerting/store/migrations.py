@@ -133,6 +133,47 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX messages_owed ON messages (retry_at) WHERE status = 'failed';
         """,
     ),
+    (
+        5,
+        # Dispatch (issue 14): who acknowledged for which agency (alerting/acks.py); maintenance windows that
+        # mute a camera or a zone of it until they end (alerting/maintenance.py); the CAP messages handed to
+        # each dispatch endpoint, claimed once per (message, endpoint) by whichever node sends it (alerting/cap*).
+        """
+        CREATE TABLE agency_acks (
+            incident_id TEXT NOT NULL,
+            agency TEXT NOT NULL,
+            acked_by TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            via TEXT,
+            PRIMARY KEY (incident_id, agency)
+        );
+        CREATE TABLE maintenance_windows (
+            id {serial},
+            site TEXT NOT NULL,
+            camera TEXT NOT NULL,
+            zone TEXT,
+            reason TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            starts_at DOUBLE PRECISION NOT NULL,
+            ends_at DOUBLE PRECISION NOT NULL,
+            ended_by TEXT
+        );
+        CREATE INDEX maintenance_by_end ON maintenance_windows (site, ends_at);
+        CREATE TABLE cap_deliveries (
+            identifier TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            http_status INTEGER,
+            detail TEXT,
+            claimed_by TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (identifier, endpoint)
+        );
+        """,
+    ),
 ]
 
 SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}

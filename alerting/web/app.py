@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from quaywatch.alerting.web import api, ops, twilio_hooks
+from quaywatch.alerting.web import api, cap_routes, ops, phone, twilio_hooks
 
 
 def create_app(service: Any, extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
     app = FastAPI(title="quaywatch alerting", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
-    for router in (ops.router, twilio_hooks.router, api.router, *extra_routers):
+    for router in (ops.router, twilio_hooks.router, api.router, phone.router, cap_routes.router, *extra_routers):
         app.include_router(router)
     return app

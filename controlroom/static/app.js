@@ -130,13 +130,16 @@ function alertCard(a) {
   const cams = a.cameras.map((c) => c.name).join(", ");
   const snap = a.snapshot_url ? `<img src="${esc(a.snapshot_url)}" alt="${esc(T.evidence)}">` : "";
   const clip = a.clip_url ? `<a class="button" href="${esc(a.clip_url)}" target="_blank" rel="noopener">▶ ${esc(T.clip)}</a>` : "";
-  const acked = a.acked_by ? `<div>${esc(T.acked_by)}: <b>${esc(a.acked_by)}</b> ${esc(a.acked_local)}</div>` : "";
+  const acked = (a.agency_acks || []).length ? a.agency_acks.map((k) => `<div class="agency-ack" data-agency="${esc(k.agency)}">` +
+    `${esc(T.acked_for)} <b>${esc(T["agency_" + k.agency] || k.agency)}</b>: ${esc(k.by)} ${esc(k.at_local)}</div>`).join("")
+    : a.acked_by ? `<div>${esc(T.acked_by)}: <b>${esc(a.acked_by)}</b> ${esc(a.acked_local)}</div>` : "";
+  const muted = a.muted ? `<div class="muted" title="${esc(a.muted)}">${esc(T.not_paged)}: ${esc(a.muted)}</div>` : "";
   return `<article class="alert${a.needs_ack ? " needs-ack" : ""}" data-id="${esc(a.id)}">
     <header><span class="what">${esc(kindText(a))}</span>${a.drill ? `<span class="badge drill">${esc(T.drill)}</span>` : ""}
       <span class="where">${esc(cams)}</span><span class="when">${esc(a.local_time)}</span>${stateBadge(a)}
       ${CAN_ACT && a.needs_ack ? `<button class="ack" data-act="ack">${esc(T.acknowledge)}</button>` : ""}</header>
     <div class="cols"><div class="snapshot">${snap}</div>
-      <div class="side">${mapSvg(a)}${pagesTable(a)}${acked}${clip}${auditList(a)}</div></div>
+      <div class="side">${mapSvg(a)}${muted}${pagesTable(a)}${acked}${clip}${auditList(a)}</div></div>
     ${actions(a)}</article>`;
 }
 function historyRow(a) {
@@ -145,7 +148,7 @@ function historyRow(a) {
 }
 
 // What a card shows changes with its row, its pages' delivery states and its audit trail (notes).
-function cardKey(a) { return [a.updated_at, a.pages.map((p) => p.status).join(), a.audit.length].join("|"); }
+function cardKey(a) { return [a.updated_at, a.pages.map((p) => p.status).join(), a.audit.length, (a.agency_acks || []).length].join("|"); }
 
 function renderAlerts() {
   const list = [...alerts.values()].sort((x, y) => y.time - x.time);
@@ -241,11 +244,12 @@ function onAction(ev) {
 function renderHealth(rows) {
   const grid = $("#health");
   if (!grid) return;
-  grid.innerHTML = rows.map((r) => `<article class="cam-tile ${esc(r.state)}" data-camera="${esc(r.camera)}" data-state="${esc(r.state)}">
+  grid.innerHTML = rows.map((r) => `<article class="cam-tile ${esc(r.state)}${r.muted ? " muted" : ""}" data-camera="${esc(r.camera)}" data-state="${esc(r.state)}">
     <div class="name">${esc(r.name)}</div><div class="state">${esc(T[r.state] || r.state)}</div>
     <dl><dt>${esc(T.fps)}</dt><dd>${r.fps == null ? "–" : esc(r.fps)}</dd>
     <dt>${esc(T.last_frame)}</dt><dd>${r.last_frame_age_s == null ? "–" : esc(T.seconds_ago.replace("{s}", r.last_frame_age_s))}</dd>
-    ${r.reason ? `<dt>${esc(T.reason)}</dt><dd>${esc(r.reason)}</dd>` : ""}</dl>
+    ${r.reason ? `<dt>${esc(T.reason)}</dt><dd>${esc(r.reason)}</dd>` : ""}
+    ${r.muted ? `<dt>${esc(T.muted)}</dt><dd class="muted">${esc(T.muted_until)} ${esc(r.muted.until_local)}: ${esc(r.muted.reason)} (${esc(r.muted.by)})</dd>` : ""}</dl>
     <button type="button" data-live="${esc(r.live_url)}" data-name="${esc(r.name)}">${esc(T.live)}</button></article>`).join("");
 }
 // The alerting service's own trouble ("store: disk full ...") and events too old to page, above and below the grid.
