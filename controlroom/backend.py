@@ -33,6 +33,9 @@ class CameraInfo:
     name: str
     lat: float | None = None
     lon: float | None = None
+    bearing_deg: float | None = None   # where it looks, clockwise from north (the map's view cone)
+    fov_deg: float | None = None
+    range_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class CameraHealth:
     last_frame_age_s: float | None = None
     reason: str | None = None
     reported_at: float | None = None   # when the edge said so (epoch)
+    last_seen_at: float | None = None  # when the camera last gave a frame, as far as we know (epoch)
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,10 @@ class ControlRoomBackend(Protocol):
     timezone: str
 
     def cameras(self) -> list[CameraInfo]: ...
+
+    def harbour_geojson(self) -> dict | None:
+        """The site's quays and water (a GeoJSON FeatureCollection) for the map, or None."""
+        ...
 
     def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]: ...
 

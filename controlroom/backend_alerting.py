@@ -20,11 +20,13 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from quaywatch.alerting.lifecycle import LifecycleError, audit, transition
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.site import Site
+from quaywatch.config.site_map import read_geojson
 from quaywatch.controlroom.backend import (
     ActionRefused,
     Alert,
@@ -42,8 +44,25 @@ DELIVERED = ("delivered", "read", "answered", "completed")
 
 
 def camera_infos(site: Site) -> list[CameraInfo]:
-    return [CameraInfo(c.id, c.name, c.location.lat if c.location else None, c.location.lon if c.location else None)
-            for c in site.cameras if c.enabled]
+    out = []
+    for c in site.cameras:
+        if not c.enabled:
+            continue
+        loc = c.location
+        out.append(CameraInfo(c.id, c.name, loc.lat, loc.lon, loc.bearing_deg, loc.fov_deg, loc.range_m) if loc
+                   else CameraInfo(c.id, c.name))
+    return out
+
+
+def site_geojson(site: Site) -> dict | None:
+    """The map the site names (checked when the site loaded); a file gone since is logged, not fatal."""
+    if site.map is None:
+        return None
+    try:
+        return read_geojson(Path(site.map.geojson))
+    except (OSError, ValueError) as exc:
+        log.error("controlroom: the harbour map cannot be drawn: %s", exc)
+        return None
 
 
 class AlertingBackend:
@@ -58,6 +77,7 @@ class AlertingBackend:
         self.feed = feed                      # quaywatch.alerting.changes.ChangeFeed, when in-process
         self.hub = ChangeHub()
         self._cameras = camera_infos(site)
+        self._geojson = site_geojson(site)
         self.board = HealthBoard(self._cameras, self.hub, stale_after_s)
         self.poll_interval_s = poll_interval_s
         self._stop = threading.Event()
@@ -72,8 +92,20 @@ class AlertingBackend:
             self._poller.start()
         return self
 
+    @property
+    def closing(self) -> bool:
+        return self._stop.is_set()
+
+    def close_live(self) -> None:
+        """The service is stopping: end every live stream (SSE, MJPEG) now rather than at their timeouts,
+        so the web server does not wait on them."""
+        self._stop.set()
+        self.hub.close()
+        self.board.wake_all()
+
     def stop(self) -> None:
         self._stop.set()
+        self.hub.close()
         if self._poller:
             self._poller.join(2)
         if self._bridge:
@@ -120,6 +152,9 @@ class AlertingBackend:
     # --- reading ------------------------------------------------------------------------------------------
     def cameras(self) -> list[CameraInfo]:
         return list(self._cameras)
+
+    def harbour_geojson(self) -> dict | None:
+        return self._geojson
 
     def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]:
         states = ("new", "paged", "acknowledged") if open_only else None

@@ -16,7 +16,15 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.config.loader import SITES_DIR
-from quaywatch.controlroom import live, routes_alerts, routes_auth, routes_cameras, routes_stats, routes_users
+from quaywatch.controlroom import (
+    live,
+    routes_alerts,
+    routes_auth,
+    routes_cameras,
+    routes_evidence,
+    routes_stats,
+    routes_users,
+)
 from quaywatch.controlroom.backend import ControlRoomBackend
 from quaywatch.controlroom.context import HERE, Context
 from quaywatch.controlroom.security import Guard
@@ -40,6 +48,11 @@ def fixture_site_path(site_file: str | None, site_id: str) -> str:
     return f"../config/sites/{site_id}.yaml"
 
 
+def _geojson(backend: ControlRoomBackend) -> dict | None:
+    get = getattr(backend, "harbour_geojson", None)  # a backend from before the map had none
+    return get() if get else None
+
+
 def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, prefix: str = "/controlroom",
                   users: UserStore | None = None, site_file: str | None = None) -> APIRouter:
     users = users or UserStore(settings.users_db)
@@ -51,7 +64,7 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
     ctx = Context(
         backend=backend, config=settings, users=users, guard=Guard(users, settings, prefix),
         throttle=LoginThrottle(settings.login_attempts, settings.login_window_s),
-        view=AlertView(backend.cameras(), backend.timezone, prefix), prefix=prefix,
+        view=AlertView(backend.cameras(), backend.timezone, prefix, _geojson(backend)), prefix=prefix,
         site_path=fixture_site_path(site_file, backend.site_id),
     )
     router = APIRouter()
@@ -67,7 +80,7 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
             raise HTTPException(404, "no such file")
         return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
-    for module in (routes_auth, routes_alerts, live, routes_cameras, routes_stats, routes_users):
+    for module in (routes_auth, routes_alerts, routes_evidence, live, routes_cameras, routes_stats, routes_users):
         module.add_routes(router, ctx)
     router.context = ctx  # type: ignore[attr-defined]  # tests and the CLI reach the user store through it
     return router

@@ -191,7 +191,7 @@ def test_site_map_is_found_beside_the_site_or_in_config_sites_and_checked(tmp_pa
     copy_elsewhere.write_text(yaml.safe_dump(data))
     site = load_site(copy_elsewhere)
     assert site.map.geojson == str((SITES_DIR / "maps" / "demo-harbour.geojson").resolve())
-    assert site.cameras[0].location.bearing_deg == 290
+    assert site.cameras[0].location.bearing_deg == 320
 
     data["map"] = {"geojson": "maps/nowhere.geojson"}
     copy_elsewhere.write_text(yaml.safe_dump(data))
