@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import uvicorn
 from fastapi import APIRouter
@@ -50,6 +50,9 @@ class AlertingService:
         self.intake: Intake | None = None
         self.web_port: int | None = None
         self._tasks: set[asyncio.Task] = set()
+        # Called as the service stops, before the web server waits for its open responses: whatever holds a
+        # response open for long (the control room's live stream) ends it here, so Ctrl-C stops at once.
+        self.on_stop: list[Callable[[], None]] = []
 
     def _pager(self) -> Pager:
         if self.dry_run:
@@ -155,8 +158,9 @@ class AlertingService:
         self.intake = Intake(mqtt, host, port, self.site.site.id, f"quaywatch-{self.site.site.id}-{cfg.instance_id}",
                              self.metrics, self.handle_batch, password,
                              shared=bool(mqtt.host) and cfg.subscription == "shared")
+        # A response still open 3 s after a stop is cut (any the on_stop hooks did not end).
         server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
-                                               log_level="warning", lifespan="off"))
+                                               log_level="warning", lifespan="off", timeout_graceful_shutdown=3))
         tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),
                  asyncio.create_task(server.serve())]
         try:
@@ -173,6 +177,11 @@ class AlertingService:
         finally:
             stop.set()
             server.should_exit = True
+            for hook in self.on_stop:
+                try:
+                    hook()
+                except Exception:  # a stop hook's failure must not keep the service from stopping
+                    log.exception("alerting: a stop hook failed")
             await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
             await self.pager.close()
             self.store.close()
