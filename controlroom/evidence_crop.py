@@ -16,6 +16,7 @@ import numpy as np
 MIN_ZOOM, MAX_ZOOM = 4, 8
 TARGET_PX = 160        # the box's longer side after zooming, within MIN_ZOOM..MAX_ZOOM
 MARGIN = 1.0           # context on each side of the box, in box sizes (the box is a third of the crop)
+MIN_WINDOW_PX = 32     # a 5x3 px head still comes with its surroundings (the quay edge, the water)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ def crop_person(snapshot: bytes, bbox: tuple[float, ...], frame_size: tuple[int,
         return None
     side = max(w, h)
     zoom = int(min(MAX_ZOOM, max(MIN_ZOOM, round(TARGET_PX / side))))
-    half_w, half_h = w / 2 + MARGIN * side, h / 2 + MARGIN * side
+    half_w = max(w / 2 + MARGIN * side, MIN_WINDOW_PX / 2)
+    half_h = max(h / 2 + MARGIN * side, MIN_WINDOW_PX / 2)
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = round(cx - half_w), round(cy - half_h)
     x1, y1 = round(cx + half_w), round(cy + half_h)
