@@ -253,8 +253,10 @@ function scrollToAlert(id) {
   const card = document.getElementById(cardDomId(id));
   if (!card) return;
   card.scrollIntoView({ block: "start" });
+  // The keyboard goes to its Acknowledge button, unless the operator is typing (a note elsewhere).
+  const busy = document.activeElement && document.activeElement.matches("textarea, input, select");
   const ack = $("button.ack", card);
-  if (ack) ack.focus({ preventScroll: true });
+  if (ack && !busy) ack.focus({ preventScroll: true });
 }
 
 function renderAlerts() {
