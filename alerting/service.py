@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import uvicorn
 from fastapi import APIRouter
@@ -57,6 +57,9 @@ class AlertingService:
         self._events_stored_at: float | None = None  # the last event commit that succeeded (health)
         self.web_port: int | None = None
         self._tasks: set[asyncio.Task] = set()
+        # Called as the service stops, before the web server waits for its open responses: whatever holds a
+        # response open for long (the control room's live stream) ends it here, so Ctrl-C stops at once.
+        self.on_stop: list[Callable[[], None]] = []
 
     def _pager(self) -> Pager:
         if self.dry_run:
@@ -221,8 +224,10 @@ class AlertingService:
                              keep_late=self.keep_late, set_aside=self.set_aside)
         # proxy_headers off: uvicorn would take the client address from X-Forwarded-For of any loopback peer;
         # the control room trusts that header only from its configured proxies (config/controlroom.py).
+        # A response still open 3 s after a stop is cut (any the on_stop hooks did not end).
         server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
-                                               log_level="warning", lifespan="off", proxy_headers=False))
+                                               log_level="warning", lifespan="off", proxy_headers=False,
+                                               timeout_graceful_shutdown=3))
         tasks = [asyncio.create_task(self.intake.run(stop)), asyncio.create_task(self.escalator.run(stop)),
                  asyncio.create_task(server.serve()), asyncio.create_task(self.cap_webhook.run(stop))]
         try:
@@ -239,6 +244,11 @@ class AlertingService:
         finally:
             stop.set()
             server.should_exit = True
+            for hook in self.on_stop:
+                try:
+                    hook()
+                except Exception:  # a stop hook's failure must not keep the service from stopping
+                    log.exception("alerting: a stop hook failed")
             await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
             await self.pager.close()
             self.store.close()

@@ -19,6 +19,11 @@ class Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    # Where the camera looks, for the control room's map (its view cone) and, until a camera has a ground
+    # calibration, how far from the camera a person it sees can be.
+    bearing_deg: float | None = Field(default=None, ge=0, lt=360, description="view direction, clockwise from north")
+    fov_deg: float | None = Field(default=None, gt=0, le=180, description="horizontal field of view")
+    range_m: float | None = Field(default=None, gt=0, le=5000, description="how far the camera sees a person")
 
 
 class Camera(BaseModel):

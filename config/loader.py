@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from quaywatch.config.errors import validation_problems
 from quaywatch.config.site import Site
+from quaywatch.config.site_map import SiteMap, read_geojson, resolve_geojson
 from quaywatch.errors import ConfigError
 
 SITES_DIR = Path(__file__).resolve().parent / "sites"
@@ -37,9 +38,26 @@ def site_from_dict(data: Any, source: str = "<site>") -> Site:
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top level): expected a mapping with `site:` and `cameras:`"])
     try:
-        return Site.model_validate(data)
+        site = Site.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(exc)) from None
+    if site.map is not None:
+        site.map = _checked_map(site.map, source)
+    return site
+
+
+def _checked_map(site_map: SiteMap, source: str) -> SiteMap:
+    """The map's file found and readable now, its path made absolute (the site file may be a copy)."""
+    site_file = Path(source) if source != "<site>" else None
+    found, tried = resolve_geojson(site_map.geojson, site_file, SITES_DIR)
+    if found is None:
+        raise ConfigError(source, [f"map.geojson: no file {site_map.geojson!r} (looked at "
+                                   f"{', '.join(str(t) for t in tried)})"])
+    try:
+        read_geojson(found)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(source, [f"map.geojson: {exc}"]) from None
+    return SiteMap(geojson=str(found.resolve()))
 
 
 def load_site(path: str | Path) -> Site:

@@ -13,6 +13,7 @@ from quaywatch.config.controlroom import ControlRoomConfig
 from quaywatch.config.detector import DetectorTuning
 from quaywatch.config.edge import EdgeConfig
 from quaywatch.config.mqtt import MqttConfig
+from quaywatch.config.site_map import SiteMap
 
 
 class SiteInfo(BaseModel):
@@ -41,6 +42,7 @@ class Site(BaseModel):
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     controlroom: ControlRoomConfig = Field(default_factory=ControlRoomConfig)
+    map: SiteMap | None = None    # quays and water for the control room's map
 
     @model_validator(mode="before")
     @classmethod

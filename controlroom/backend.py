@@ -33,6 +33,9 @@ class CameraInfo:
     name: str
     lat: float | None = None
     lon: float | None = None
+    bearing_deg: float | None = None   # where it looks, clockwise from north (the map's view cone)
+    fov_deg: float | None = None
+    range_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class CameraHealth:
     reason: str | None = None
     reported_at: float | None = None   # when the edge said so (epoch)
     muted: dict | None = None          # a maintenance window: by, until (epoch), reason (alerting/maintenance.py)
+    last_seen_at: float | None = None  # when the camera last gave a frame, as far as we know (epoch)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,10 @@ class ControlRoomBackend(Protocol):
     timezone: str
 
     def cameras(self) -> list[CameraInfo]: ...
+
+    def harbour_geojson(self) -> dict | None:
+        """The site's quays and water (a GeoJSON FeatureCollection) for the map, or None."""
+        ...
 
     def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]: ...
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from quaywatch.alerting.lifecycle import LifecycleError, audit, transition
 from quaywatch.alerting.maintenance import muted_cameras
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.site import Site
+from quaywatch.config.site_map import read_geojson
 from quaywatch.controlroom.backend import (
     ActionRefused,
     AgencyAck,
@@ -69,8 +71,25 @@ def finite_tuple(values: Any, n: int, kind: type = float) -> tuple | None:
 
 
 def camera_infos(site: Site) -> list[CameraInfo]:
-    return [CameraInfo(c.id, c.name, c.location.lat if c.location else None, c.location.lon if c.location else None)
-            for c in site.cameras if c.enabled]
+    out = []
+    for c in site.cameras:
+        if not c.enabled:
+            continue
+        loc = c.location
+        out.append(CameraInfo(c.id, c.name, loc.lat, loc.lon, loc.bearing_deg, loc.fov_deg, loc.range_m) if loc
+                   else CameraInfo(c.id, c.name))
+    return out
+
+
+def site_geojson(site: Site) -> dict | None:
+    """The map the site names (checked when the site loaded); a file gone since is logged, not fatal."""
+    if site.map is None:
+        return None
+    try:
+        return read_geojson(Path(site.map.geojson))
+    except (OSError, ValueError) as exc:
+        log.error("controlroom: the harbour map cannot be drawn: %s", exc)
+        return None
 
 
 class AlertingBackend:
@@ -87,6 +106,7 @@ class AlertingBackend:
         self._problems = problems             # the alerting service's health in words, when in-process
         self.hub = ChangeHub()
         self._cameras = camera_infos(site)
+        self._geojson = site_geojson(site)
         self.board = HealthBoard(self._cameras, self.hub, stale_after_s)
         self.poll_interval_s = poll_interval_s
         self._stop = threading.Event()
@@ -101,8 +121,20 @@ class AlertingBackend:
             self._poller.start()
         return self
 
+    @property
+    def closing(self) -> bool:
+        return self._stop.is_set()
+
+    def close_live(self) -> None:
+        """The service is stopping: end every live stream (SSE, MJPEG) now rather than at their timeouts,
+        so the web server does not wait on them."""
+        self._stop.set()
+        self.hub.close()
+        self.board.wake_all()
+
     def stop(self) -> None:
         self._stop.set()
+        self.hub.close()
         if self._poller:
             self._poller.join(2)
         if self._bridge:
@@ -158,6 +190,9 @@ class AlertingBackend:
 
     def cameras(self) -> list[CameraInfo]:
         return list(self._cameras)
+
+    def harbour_geojson(self) -> dict | None:
+        return self._geojson
 
     def list_alerts(self, *, open_only: bool = False, limit: int = 100) -> list[Alert]:
         states = ("new", "paged", "acknowledged") if open_only else None

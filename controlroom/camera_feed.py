@@ -45,6 +45,7 @@ class HealthBoard:
         self._frame_events: dict[str, threading.Condition] = {c.id: threading.Condition() for c in cameras}
         self.rejected = 0
         self._shown: dict[str, str] = {}
+        self._last_seen: dict[str, float] = {}   # our clock: when the camera last gave a frame
 
     def known(self, camera: str) -> bool:
         return camera in self._frame_events
@@ -60,6 +61,9 @@ class HealthBoard:
                      payload.get("reason"), reported, now)
         with self._lock:
             self._status[camera] = st
+            if st.last_frame_age_s is not None:
+                seen = now - max(0.0, st.last_frame_age_s)
+                self._last_seen[camera] = max(seen, self._last_seen.get(camera, seen))
         # Every status refreshes fps / last-frame age on the open pages; it is a small message.
         self.hub.publish(Change("health", camera))
 
@@ -73,6 +77,12 @@ class HealthBoard:
 
     def latest_frame(self, camera: str) -> tuple[float, bytes] | None:
         return self._frames.get(camera)
+
+    def wake_all(self) -> None:
+        """Wake every live-view wait (the service is stopping)."""
+        for cond in self._frame_events.values():
+            with cond:
+                cond.notify_all()
 
     def wait_frame(self, camera: str, after: float, timeout: float) -> tuple[float, bytes] | None:
         """Block until a frame newer than `after` arrives (for the MJPEG stream), or the timeout."""
@@ -90,16 +100,23 @@ class HealthBoard:
         with self._lock:
             for cam in self.cameras:
                 st = self._status.get(cam.id)
+                seen = self._last_seen.get(cam.id)
                 if st is None:
                     out.append(CameraHealth(cam.id, cam.name, "offline", reason="no status from the edge yet"))
                     continue
                 silent = now - st.received_at
+                # Offline: no frame rate (there are no frames), only when the camera was last seen.
                 if silent > self.stale_after_s:
-                    out.append(CameraHealth(cam.id, cam.name, "offline", st.fps, None,
-                                            f"no status for {silent:.0f} s (edge unreachable?)", st.reported_at))
+                    out.append(CameraHealth(cam.id, cam.name, "offline", None, None,
+                                            f"no status for {silent:.0f} s (edge unreachable?)", st.reported_at,
+                                            seen))
+                    continue
+                if st.state == "offline":
+                    out.append(CameraHealth(cam.id, cam.name, "offline", None, None, st.reason, st.reported_at,
+                                            seen))
                     continue
                 age = None if st.last_frame_age_s is None else st.last_frame_age_s + max(0.0, silent)
-                out.append(CameraHealth(cam.id, cam.name, st.state, st.fps, age, st.reason, st.reported_at))
+                out.append(CameraHealth(cam.id, cam.name, st.state, st.fps, age, st.reason, st.reported_at, seen))
         return out
 
     def check_stale(self) -> None:

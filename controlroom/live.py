@@ -3,7 +3,8 @@
 SSE rather than a WebSocket: one-way is all the page needs, it passes proxies as plain HTTP, and the
 browser's EventSource reconnects by itself. On (re)connect the page reloads the full list, so nothing
 missed while away is lost. A heartbeat every few seconds also re-checks the login, so logging out (or a
-removed user) ends the stream.
+removed user) ends the stream. When the service stops, the backend's change stream ends and so does every
+live response: an open page must not hold Ctrl-C up.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
                             return
                         yield _event("ping", {})  # an event, not a comment: the page watches for silence
                         continue
-                    change = pending.result()
+                    try:
+                        change = pending.result()
+                    except StopAsyncIteration:  # the service is stopping: end the response, let it exit
+                        return
                     pending = asyncio.ensure_future(anext(changes))
                     if change.extra.get("resync"):
                         yield _event("resync", {})

@@ -64,6 +64,9 @@ def _attach(service: Any, site_file: str | None, prefix: str) -> AlertingBackend
     router = create_router(backend, cfg, prefix=prefix, site_file=site_file)
     backend.start()
     backend.camera_feed = start_camera_feed(backend, site, cfg)  # type: ignore[attr-defined]
+    hooks = getattr(service, "on_stop", None)
+    if hooks is not None:
+        hooks.append(backend.close_live)  # open pages' live streams end as the service stops
     registry = getattr(getattr(service, "metrics", None), "registry", None)
     if registry is not None:
         register_metrics(registry)

@@ -21,6 +21,7 @@ from quaywatch.controlroom import (
     routes_alerts,
     routes_auth,
     routes_cameras,
+    routes_evidence,
     routes_maintenance,
     routes_stats,
     routes_users,
@@ -50,6 +51,11 @@ def fixture_site_path(site_file: str | None, site_id: str) -> str:
     return f"../config/sites/{site_id}.yaml"
 
 
+def _geojson(backend: ControlRoomBackend) -> dict | None:
+    get = getattr(backend, "harbour_geojson", None)  # a backend from before the map had none
+    return get() if get else None
+
+
 def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, prefix: str = "/controlroom",
                   users: UserStore | None = None, site_file: str | None = None) -> APIRouter:
     users = users or UserStore(settings.users_db)
@@ -61,7 +67,7 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
     ctx = Context(
         backend=backend, config=settings, users=users, guard=Guard(users, settings, prefix),
         throttle=LoginThrottle(settings.login_attempts, settings.login_window_s, settings.login_address_ceiling),
-        view=AlertView(backend.cameras(), backend.timezone, prefix), prefix=prefix,
+        view=AlertView(backend.cameras(), backend.timezone, prefix, _geojson(backend)), prefix=prefix,
         site_path=fixture_site_path(site_file, backend.site_id),
         evidence=evidence_sources(getattr(backend, "site", None), settings.evidence_servers),
     )
@@ -78,7 +84,8 @@ def create_router(backend: ControlRoomBackend, settings: ControlRoomConfig, *, p
             raise HTTPException(404, "no such file")
         return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
-    for module in (routes_auth, routes_alerts, live, routes_cameras, routes_stats, routes_users, routes_maintenance):
+    for module in (routes_auth, routes_alerts, routes_evidence, live, routes_cameras, routes_stats, routes_users,
+                   routes_maintenance):
         module.add_routes(router, ctx)
     router.context = ctx  # type: ignore[attr-defined]  # tests and the CLI reach the user store through it
     return router

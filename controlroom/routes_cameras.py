@@ -73,7 +73,7 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
                 yield part(first[1])
             while time.monotonic() - started < MAX_STREAM_S:
                 frame = await run_in_threadpool(b.wait_frame, camera, last, 1.0)
-                if await request.is_disconnected():
+                if await request.is_disconnected() or getattr(b, "closing", False):  # closed, or we stop
                     return
                 if frame is None:
                     continue

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from quaywatch.controlroom.backend import Alert, CameraHealth, CameraInfo
-from quaywatch.controlroom.harbour_map import HarbourMap
+from quaywatch.controlroom.harbour_map import fall_position, map_json
+from quaywatch.controlroom.health_words import reason_code
 
 
 def local_time(epoch: float | None, tz: str, with_date: bool = True) -> str | None:
@@ -18,19 +20,16 @@ def local_time(epoch: float | None, tz: str, with_date: bool = True) -> str | No
 
 
 class AlertView:
-    def __init__(self, cameras: list[CameraInfo], tz: str, prefix: str):
+    def __init__(self, cameras: list[CameraInfo], tz: str, prefix: str, geojson: dict | None = None):
         self.names = {c.id: c.name for c in cameras}
+        self.by_id = {c.id: c for c in cameras}
         self.cameras = cameras
         self.tz = tz
         self.prefix = prefix
-        self.map = HarbourMap.fit(cameras)
+        self.map = map_json(cameras, geojson)
 
     def map_json(self) -> dict[str, Any] | None:
-        if self.map is None:
-            return None
-        return {"cameras": [{"id": c.id, "name": c.name, "xy": self.map.xy(c.lat, c.lon)} for c in self.cameras
-                            if c.lat is not None],
-                "metres_per_unit": round(self.map.metres_per_unit(), 3)}
+        return self.map
 
     def alert(self, a: Alert) -> dict[str, Any]:
         return {
@@ -39,10 +38,13 @@ class AlertView:
             "cameras": [{"id": c, "name": self.names.get(c, c)} for c in a.cameras],
             "time": a.time, "local_time": local_time(a.time, self.tz),
             "opened_local": local_time(a.opened_at, self.tz),
-            "lat": a.lat, "lon": a.lon, "map_xy": self.map.xy(a.lat, a.lon) if self.map else None,
-            "bbox": list(a.bbox) if a.bbox else None, "confidence": a.confidence,
+            "lat": a.lat, "lon": a.lon, "position": fall_position(a, self.by_id) if a.category == "water" else None,
+            "bbox": list(a.bbox) if a.bbox else None, "frame_size": list(a.frame_size) if a.frame_size else None,
+            "confidence": a.confidence,
             "acked_by": a.acked_by, "acked_local": local_time(a.acked_at, self.tz),
             "snapshot_url": f"{self.prefix}/alerts/{a.id}/snapshot.jpg" if a.has_snapshot else None,
+            "crop_url": f"{self.prefix}/alerts/{a.id}/crop.jpg" if a.has_snapshot and a.bbox and a.frame_size
+            else None,
             "clip_url": f"{self.prefix}/alerts/{a.id}/clip" if a.clip_url else None,
             "fixture_url": f"{self.prefix}/alerts/{a.id}/fixture.zip"
             if a.outcome == "false_alarm" and a.clip_url else None,
@@ -57,10 +59,14 @@ class AlertView:
             "muted": a.muted,
         }
 
-    def health(self, rows: list[CameraHealth], prefix: str) -> list[dict[str, Any]]:
+    def health(self, rows: list[CameraHealth], prefix: str, now: float | None = None) -> list[dict[str, Any]]:
+        """The edge's reason goes out as a code the page words in its language, never as its raw text."""
+        now = time.time() if now is None else now
         return [{"camera": r.camera, "name": r.name, "state": r.state,
-                 "fps": None if r.fps is None else round(r.fps, 1),
-                 "last_frame_age_s": None if r.last_frame_age_s is None else round(r.last_frame_age_s, 1),
-                 "reason": r.reason, "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg",
+                 "fps": None if r.fps is None or r.state == "offline" else round(r.fps, 1),
+                 "last_frame_age_s": None if r.last_frame_age_s is None or r.state == "offline"
+                 else round(r.last_frame_age_s, 1),
+                 "last_seen_ago_s": None if r.last_seen_at is None else max(0, round(now - r.last_seen_at)),
+                 "reason": reason_code(r.reason), "live_url": f"{prefix}/cameras/{r.camera}/live.mjpg",
                  "muted": {**r.muted, "until_local": local_time(r.muted["until"], self.tz, False)[:5]}
                  if r.muted else None} for r in rows]

@@ -181,3 +181,27 @@ def test_measured_people_set_the_perspective_and_its_horizon():
     assert heights[90] < 0.5 * (12 + 24 * 90 / 287)  # a far person is half the guess
     guessed = cam.model_copy(update={"detector": cam.detector.model_copy(update={"person_px_at": None})})
     assert SceneGeometry(guessed, (288, 384)).person_px_by_row[0] == 12.0
+
+
+def test_site_map_is_found_beside_the_site_or_in_config_sites_and_checked(tmp_path):
+    import yaml
+
+    data = yaml.safe_load((SITES_DIR / "demo.yaml").read_text())
+    copy_elsewhere = tmp_path / "site.yaml"   # as the demo writes one under var/: the shipped map still found
+    copy_elsewhere.write_text(yaml.safe_dump(data))
+    site = load_site(copy_elsewhere)
+    assert site.map.geojson == str((SITES_DIR / "maps" / "demo-harbour.geojson").resolve())
+    assert site.cameras[0].location.bearing_deg == 320
+
+    data["map"] = {"geojson": "maps/nowhere.geojson"}
+    copy_elsewhere.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"map\.geojson: no file 'maps/nowhere\.geojson'"):
+        load_site(copy_elsewhere)
+    (tmp_path / "bad.geojson").write_text(json.dumps({"type": "Feature"}))
+    data["map"] = {"geojson": "bad.geojson"}    # beside the site file
+    copy_elsewhere.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"map\.geojson: .*bad\.geojson: expected a GeoJSON FeatureCollection"):
+        load_site(copy_elsewhere)
+    data["cameras"][0]["location"]["fov_deg"] = 400
+    with pytest.raises(ConfigError, match=r"cameras\[0\]\.location\.fov_deg"):
+        site_from_dict(data)

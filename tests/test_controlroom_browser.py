@@ -227,15 +227,15 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         print(f"\npush latency, event time -> page (ms), alice/bob/phone: {[got[0]['ms'] for got in latency if got]}")
 
         # The evidence: the snapshot decoded in the browser, camera name, local time, map spot, who was paged.
-        snap = alice.locator(f'article[data-id="{alert_id}"] .snapshot img')
+        snap = alice.locator(f'article[data-id="{alert_id}"] .frame img')
         snap.wait_for()
-        wait_js(alice, f"(() => {{ const i = document.querySelector('article[data-id=\"{alert_id}\"] .snapshot img'); "
+        wait_js(alice, f"(() => {{ const i = document.querySelector('article[data-id=\"{alert_id}\"] .frame img'); "
                        "return i.complete && i.naturalWidth > 0; })()")
         assert alice.locator(f'article[data-id="{alert_id}"] .where').inner_text() == "Honnørkajen, looking west"
         local = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).astimezone(
             __import__("zoneinfo").ZoneInfo("Europe/Copenhagen")).strftime("%H:%M:%S")
         assert local in alice.locator(f'article[data-id="{alert_id}"] .when').inner_text()
-        assert alice.locator(f'article[data-id="{alert_id}"] .map circle.hit').count() == 1
+        alice.wait_for_selector(f'article[data-id="{alert_id}"] .map path.fall-spot')
         alice.wait_for_selector(f'article[data-id="{alert_id}"] table.pages tbody tr')
         paged = alice.locator(f'article[data-id="{alert_id}"] table.pages').inner_text()
         assert "Demo police dispatch" in paged and "Demo rescue" in paged
@@ -276,7 +276,7 @@ def test_a_fall_on_the_broker_appears_live_alarms_and_ack_updates_every_page(
         card_a.locator("textarea.note").fill("vagtbåd sendt")
         card_a.locator("button[data-act=note]").click()
         wait_js(bob, f"document.querySelector('article[data-id=\"{alert_id}\"] .audit').textContent"
-                     ".includes('alice (control room) · acknowledged → acknowledged · vagtbåd sendt')")
+                     ".includes('alice (kontrolrum) · kvitteret → kvitteret · vagtbåd sendt')")
 
         # Bob closes it as a false alarm with a note; it leaves the open list on every page.
         card_b = bob.locator(f'article[data-id="{alert_id}"]')
@@ -349,7 +349,7 @@ def test_health_grid_follows_camera_status_and_live_view_shows_frames(browser, s
                           status("offline", "cam-2", 0.0, 42.0, "no frames for 42 s"), qos=1,
                           retain=True).wait_for_publish(5)
         page.wait_for_selector('.cam-tile[data-camera="cam-2"][data-state="offline"]', timeout=5000)
-        assert "no frames for 42 s" in page.locator('.cam-tile[data-camera="cam-2"]').inner_text()
+        assert "ingen billeder fra kameraet" in page.locator('.cam-tile[data-camera="cam-2"]').inner_text()
         assert page.locator('.cam-tile[data-camera="cam-1"][data-state="online"]').count() == 1
         page.screenshot(path=str(ARTIFACTS / "controlroom-health.png"))
 

@@ -10,7 +10,8 @@ import pytest
 from quaywatch.controlroom.backend import Alert, CameraInfo, Change, Page
 from quaywatch.controlroom.camera_feed import HealthBoard
 from quaywatch.controlroom.changes import ChangeHub
-from quaywatch.controlroom.harbour_map import HarbourMap
+from quaywatch.controlroom.harbour_map import fall_position, map_json, metres_between, view_cone
+from quaywatch.controlroom.health_words import reason_code
 from quaywatch.controlroom.i18n import TEXT
 from quaywatch.controlroom.routes_auth import _safe_next
 from quaywatch.controlroom.security import client_address
@@ -101,14 +102,42 @@ def test_month_stats_counts_outcomes_and_medians():
     assert m.delivery_median_s == pytest.approx(4.0) and m.ack_median_s == pytest.approx(40.0)
 
 
-def test_harbour_map_keeps_proportions_and_fits_the_cameras():
-    cams = [CameraInfo("a", "A", 57.0502, 9.9217), CameraInfo("b", "B", 57.0497, 9.9280)]
-    m = HarbourMap.fit(cams)
-    (ax, ay), (bx, by) = m.xy(57.0502, 9.9217), m.xy(57.0497, 9.9280)
-    assert 0 < ax < bx < 1000 and 0 < ay < by < 600  # east is right, north is up
-    metres_east = (bx - ax) * m.metres_per_unit()
-    assert metres_east == pytest.approx(382, rel=0.02)  # 0.0063 deg of longitude at 57 N
-    assert HarbourMap.fit([CameraInfo("x", "X")]) is None
+def test_view_cone_spans_the_field_of_view_at_the_camera_range():
+    cam = CameraInfo("a", "A", 57.0502, 9.9217, bearing_deg=270, fov_deg=60, range_m=100)
+    cone = view_cone(cam)
+    assert cone[0] == (57.0502, 9.9217)
+    arc = cone[1:]
+    assert all(metres_between(57.0502, 9.9217, lat, lon) == pytest.approx(100, rel=0.01) for lat, lon in arc)
+    assert all(lon < 9.9217 for _, lon in arc)  # looking west
+    assert arc[0][0] < 57.0502 < arc[-1][0]     # from south-west (240 deg) round to north-west (300 deg)
+    assert metres_between(*arc[0], *arc[-1]) == pytest.approx(100, rel=0.02)  # 60 deg: an equilateral chord
+    assert view_cone(CameraInfo("b", "B", 57.0, 9.9)) is None  # no bearing: no cone
+    assert map_json([CameraInfo("x", "X")], None) is None
+
+
+def test_fall_position_is_the_events_own_or_the_camera_with_its_uncertainty():
+    cams = {"cam-1": CameraInfo("cam-1", "Quay", 57.0502, 9.9217, 320, 50, 120)}
+    ground = alert(state="new")
+    ground = Alert(**{**ground.__dict__, "lat": 57.0508, "lon": 9.9205})  # projected to the water
+    assert fall_position(ground, cams) == {"lat": 57.0508, "lon": 9.9205, "source": "ground", "uncertainty_m": None}
+    # What the edge sends today: the camera's own position. That is not where the person is.
+    at_camera = Alert(**{**ground.__dict__, "lat": 57.0502, "lon": 9.9217})
+    assert fall_position(at_camera, cams) == {"lat": 57.0502, "lon": 9.9217, "source": "camera",
+                                              "uncertainty_m": 120}
+    nothing = Alert(**{**ground.__dict__, "lat": None, "lon": None, "cameras": ("cam-9",)})
+    assert fall_position(nothing, cams) is None
+
+
+def test_edge_reasons_become_plain_word_codes_never_raw_text():
+    assert reason_code("rtsp://192.0.2.10:554/stream: Connect call failed ('192.0.2.10', 554)") == "no_answer"
+    assert reason_code("cannot open onvif://cam: [Errno 111] Connection refused") == "no_answer"
+    assert reason_code("cannot open rtsp://x: 401 Unauthorized") == "refused_login"
+    assert reason_code("no status for 31 s (edge unreachable?)") == "edge_silent"
+    assert reason_code("rtsp://x: picture frozen for 30 s") == "frozen"
+    assert reason_code("no frames for 42 s") == "no_frames"
+    assert reason_code("rtsp://x: frames arriving") is None
+    assert reason_code("capture crashed: ValueError: bad thing") == "fault"
+    assert reason_code(None) is None
 
 
 def test_health_turns_offline_when_the_edge_goes_silent():
@@ -121,6 +150,12 @@ def test_health_turns_offline_when_the_edge_goes_silent():
     assert row.state == "online" and row.last_frame_age_s == pytest.approx(10.2)
     row = board.rows(now=1031)[0]
     assert row.state == "offline" and "no status for 31 s" in row.reason
+    # Offline shows no frame rate, only when the camera was last seen (1000 - 0.2 on our clock).
+    assert row.fps is None and row.last_frame_age_s is None and row.last_seen_at == pytest.approx(999.8)
+    board.update_status("cam-1", {"state": "offline", "time": "2026-01-01T00:01:00Z", "fps": 9.0,
+                                  "last_frame_age_s": None, "reason": "Connect call failed"}, now=1040)
+    row = board.rows(now=1041)[0]
+    assert row.state == "offline" and row.fps is None and row.last_seen_at == pytest.approx(999.8)
     board.update_status("cam-9", {"state": "online", "time": "2026-01-01T00:00:00Z"})  # not ours: ignored
     assert [r.camera for r in board.rows()] == ["cam-1"]
 
@@ -175,3 +210,26 @@ def test_users_cli_adds_lists_and_refuses_clearly(tmp_path):
     assert store.authenticate("alice", "a-long-password").role == "operator"
     assert "a-long-password" not in (tmp_path / "users.db").read_bytes().decode("latin-1")  # only the hash
     store.close()
+
+
+def test_person_crop_is_4_to_8_times_the_box_and_centred_on_it_even_at_the_edge():
+    import cv2
+    import numpy as np
+
+    from quaywatch.controlroom.evidence_crop import crop_person
+
+    for bbox in ([200, 120, 12, 20], [2, 270, 10, 16], [100, 100, 60, 40]):
+        frame = np.full((288, 384, 3), 40, np.uint8)
+        x, y, w, h = bbox
+        frame[y:y + h, x:x + w] = 255
+        # The edge halved the snapshot to fit the event: the box is scaled with it.
+        small = cv2.resize(frame, (192, 144), interpolation=cv2.INTER_NEAREST)
+        crop = crop_person(cv2.imencode(".png", small)[1].tobytes(), tuple(bbox), (384, 288))
+        img = cv2.imdecode(np.frombuffer(crop.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+        ys, xs = np.nonzero(img > 160)
+        bright_w, bright_h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        # 4-8x the box's size on the snapshot it was cut from
+        assert 4 <= bright_w / (w / 2) <= 8.5 and 4 <= bright_h / (h / 2) <= 8.5, (bbox, bright_w, bright_h)
+        assert abs((xs.min() + xs.max()) / 2 - img.shape[1] / 2) <= crop.zoom  # centred
+        assert abs((ys.min() + ys.max()) / 2 - img.shape[0] / 2) <= crop.zoom
+    assert crop_person(b"not a jpeg", (1, 1, 2, 2), (10, 10)) is None

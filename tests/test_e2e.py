@@ -203,7 +203,7 @@ def test_a_fall_pages_police_and_rescue_through_prism_and_appears_live_on_the_pa
         # The page, opened before the fall and never reloaded, shows the alert with its evidence snapshot.
         card = page.locator(f'article.alert.needs-ack[data-id="{inc["id"]}"]')
         card.wait_for(timeout=30_000)
-        snap = card.locator(".snapshot img")
+        snap = card.locator(".frame img")
         snap.wait_for()
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=snap.element_handle(),
                                timeout=15_000)
