@@ -51,6 +51,10 @@ from quaywatch.errors import QuaywatchError
 log = logging.getLogger(__name__)
 
 BACKLOG_S = 1.0  # seconds of a camera's frames that may wait for a detection thread before any is dropped
+# Capture threads run at a lower priority than the detection threads: Linux shares the CPU thread by thread,
+# so 64 capture threads would otherwise out-vote two detection threads when the cores are contended, and
+# decode frames that then wait and are dropped. A capture thread mostly waits on the network anyway.
+CAPTURE_NICE = 5
 
 
 @dataclass
@@ -61,7 +65,8 @@ class CameraStats:
     errors: int = 0
     detect_s: float = 0.0  # total wall time in the pipeline
     detect_cpu_s: float = 0.0  # total CPU time of the detection thread in the pipeline (not waiting for a core)
-    publish_cpu_s: float = 0.0  # CPU time after detection: alerts with evidence, the drill's copy, the live view
+    publish_cpu_s: float = 0.0  # CPU time after detection: alerts with evidence, the drill's copy
+    preview_cpu_s: float = 0.0  # CPU time drawing and compressing the control room's live view (preview_fps)
     evidence_cpu_s: float = 0.0  # CPU time of the capture thread keeping frames for evidence (packetless sources)
 
     def as_dict(self) -> dict:
@@ -70,6 +75,7 @@ class CameraStats:
                 "errors": self.errors, "detect_ms": round(1000 * self.detect_s / n, 2),
                 "detect_cpu_ms": round(1000 * self.detect_cpu_s / n, 3),
                 "publish_cpu_ms": round(1000 * self.publish_cpu_s / n, 3),
+                "preview_cpu_ms": round(1000 * self.preview_cpu_s / n, 3),
                 "evidence_cpu_ms": round(1000 * self.evidence_cpu_s / n, 3)}
 
 
@@ -171,6 +177,7 @@ class EdgeWorker:
                 on_frame=lambda cf, r=runner: self._on_frame(r, cf),
                 on_health=lambda h, r=runner: self._on_health(r, h),
                 realtime=self.realtime, source=self._sources.get(runner.camera.id), ring=runner.ring,
+                nice=CAPTURE_NICE,
             ).start()
         self._ticker = threading.Thread(target=self._tick_loop, name="edge-health", daemon=True)
         self._ticker.start()
@@ -179,8 +186,10 @@ class EdgeWorker:
         return self
 
     def _backlog(self, camera: Camera) -> int:
-        """A second of the camera's frames (30 fps assumed when the site does not say), at least queue_frames."""
-        return max(self.cfg.queue_frames, math.ceil(BACKLOG_S * (camera.fps or 30.0)))
+        """A second of the frames the camera's detector takes (30 fps assumed when the site does not say; its
+        `detect_fps` when lower), at least queue_frames."""
+        fps = min(camera.fps or 30.0, camera.detect_fps or math.inf)
+        return max(self.cfg.queue_frames, math.ceil(BACKLOG_S * fps))
 
     def stop(self) -> None:
         self._stop.set()
@@ -289,8 +298,10 @@ class EdgeWorker:
                 log.exception("%s: could not raise alert %s", cam.id, alert.as_json())
         # Only after the real alerts are out: the drill gets its own copy of the frame, never this one.
         self.selftest.frame(cam.id, cf.t, cf.frame)
+        cpu2 = time.thread_time()
+        runner.stats.publish_cpu_s += cpu2 - cpu1
         self._preview(runner, cf)
-        runner.stats.publish_cpu_s += time.thread_time() - cpu1
+        runner.stats.preview_cpu_s += time.thread_time() - cpu2
 
     def _preview(self, runner: CameraRunner, cf: CapturedFrame) -> None:
         """The control room's live view: what the detector sees, drawn, a couple of times a second."""
