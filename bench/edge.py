@@ -158,7 +158,7 @@ def worker_check(clip: Path, kind: int, cameras: int, seconds: float) -> dict:
     with EmbeddedBroker() as broker:
         worker = EdgeWorker(site, ("127.0.0.1", broker.port)).start()
         started = time.monotonic()
-        while time.monotonic() - started < 20 and min(c["processed"] for c in worker.stats()["cameras"].values()) < 1:
+        while time.monotonic() - started < 8 and min(c["processed"] for c in worker.stats()["cameras"].values()) < 1:
             time.sleep(0.2)
         warmup = time.monotonic() - started + WARMUP_S
         time.sleep(WARMUP_S)

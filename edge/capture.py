@@ -12,9 +12,7 @@ Health:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -78,13 +76,11 @@ class CameraCapture:
         realtime: bool = True,
         source: FrameSource | None = None,  # for tests and the simulator; default from camera.source
         ring: EncodedRing | None = None,  # the camera's evidence ring, for sources that read packets
-        nice: int = 0,  # the capture thread's Linux nice value, relative to the process (see EdgeWorker)
     ):
         self.camera = camera
         self.config = config
         self._on_frame = on_frame
         self._on_health = on_health
-        self._nice = nice
         self._source = source or open_source(camera, config, realtime=realtime, ring=ring)
         # a source that decodes a stream thins to detect_fps itself (before decoding); others are thinned here
         self._thin = Thinner(None if getattr(self._source, "thinned", False) else camera.detect_fps)
@@ -153,10 +149,6 @@ class CameraCapture:
     # -- the thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        if self._nice:  # Linux nice values are per thread
-            with contextlib.suppress(OSError, AttributeError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                               os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + self._nice)
         delay = self.config.reconnect_min_s
         opened_once = False
         try:

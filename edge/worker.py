@@ -51,10 +51,6 @@ from quaywatch.errors import QuaywatchError
 log = logging.getLogger(__name__)
 
 BACKLOG_S = 1.0  # seconds of a camera's frames that may wait for a detection thread before any is dropped
-# Capture threads run at a lower priority than the detection threads: Linux shares the CPU thread by thread,
-# so 64 capture threads would otherwise out-vote two detection threads when the cores are contended, and
-# decode frames that then wait and are dropped. A capture thread mostly waits on the network anyway.
-CAPTURE_NICE = 5
 
 
 @dataclass
@@ -177,7 +173,6 @@ class EdgeWorker:
                 on_frame=lambda cf, r=runner: self._on_frame(r, cf),
                 on_health=lambda h, r=runner: self._on_health(r, h),
                 realtime=self.realtime, source=self._sources.get(runner.camera.id), ring=runner.ring,
-                nice=CAPTURE_NICE,
             ).start()
         self._ticker = threading.Thread(target=self._tick_loop, name="edge-health", daemon=True)
         self._ticker.start()
