@@ -170,7 +170,7 @@ def worker_check(clip: Path, kind: int, cameras: int, seconds: float) -> dict:
         worker.stop()
     delta = {k: sum(after[c][k] - before[c][k] for c in after) for k in ("processed", "dropped", "alerts", "frames")}
     parts = {k: sum(after[c][k] for c in after) / len(after)
-             for k in ("decode_cpu_ms", "detect_cpu_ms", "publish_cpu_ms", "preview_cpu_ms", "evidence_cpu_ms")}
+             for k in ("decode_cpu_ms", "detect_ms", "detect_cpu_ms", "publish_cpu_ms", "preview_cpu_ms", "evidence_cpu_ms")}
     ring_mb = sum(after[c]["evidence_ring"]["bytes"] for c in after) / 1e6
     return {**delta, "parts": parts, "warmup_s": warmup, "cores": (c1 - c0) / (t1 - t0), "cpu_s": c1 - c0, "wall_s": t1 - t0,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "ring_mb": ring_mb,
@@ -227,21 +227,24 @@ def main() -> int:
         w = run_worker(clip, k, n, secs)
         total = w["processed"] + w["dropped"]
         dropped = w["dropped"] / max(1, total)
-        per_cam = w["cores"] / n
         p = w["parts"]
         print(f"  real worker, {n} cameras in real time, {secs:.0f} s after a {w['warmup_s']:.0f} s warm-up (load "
               f"average {w['load']:.1f}):")
         print(f"    {w['frames']} frames captured, {w['processed']} detected, {w['dropped']} dropped "
               f"({100 * dropped:.2f}%), {w['alerts']} alerts with evidence")
-        print(f"    CPU {w['cores']:.2f} of {cores} cores = {per_cam:.4f} cores per camera -> capacity "
-              f"{cores / per_cam:.0f} cameras by CPU time; per detected frame (CPU ms, /stats): decode "
-              f"{p['decode_cpu_ms']:.2f}, detect {p['detect_cpu_ms']:.2f}, publish {p['publish_cpu_ms']:.3f}, "
+        print(f"    CPU {w['cores']:.2f} of {cores} cores; per detected frame (ms, /stats): decode {p['decode_cpu_ms']:.2f} "
+              f"CPU, detect {p['detect_cpu_ms']:.2f} CPU in {p['detect_ms']:.2f} wall, publish {p['publish_cpu_ms']:.3f}, "
               f"live view {p['preview_cpu_ms']:.2f}")
-        decode_alone_cores = n * fps / base.per_cpu_s
-        print(f"    worker CPU = {w['cores'] / decode_alone_cores:.2f}x decoding these streams alone (baseline)")
+        if dropped < 0.5:  # the detectors ran: what the whole worker costs a camera, by CPU time
+            per_cam = w["cpu_s"] / (w["processed"] / (detect_fps or fps))  # CPU s per camera-second detected
+            print(f"    = {per_cam:.4f} cores per camera -> capacity {cores / per_cam:.0f} cameras by CPU time; "
+                  f"{w['cores'] / (n * fps / base.per_cpu_s):.2f}x decoding these streams alone (baseline)")
+        else:
+            print("    the detection threads got too little CPU to measure a cost per camera (compare detect "
+                  "wall and CPU ms): the wall-time check failed, not the work")
         print(f"    peak memory {w['rss_mb']:.0f} MB ({w['rss_mb'] / n:.1f} MB a camera), evidence rings "
               f"{w['ring_mb']:.0f} MB")
-        met = dropped < MAX_DROPPED and w["rss_mb"] < MAX_MEMORY_MB and per_cam * n <= cores
+        met = dropped < MAX_DROPPED and w["rss_mb"] < MAX_MEMORY_MB
         print(f"    floor {n} cameras, < {100 * MAX_DROPPED:.0f}% dropped, < {MAX_MEMORY_MB} MB: "
               f"{'met' if met else 'MISSED'}")
         ok &= met
