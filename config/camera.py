@@ -39,6 +39,10 @@ class Camera(BaseModel):
     )
     resolution: tuple[int, int] | None = Field(default=None, description="[width, height] of the stream")
     fps: float | None = Field(default=None, gt=0, le=120)
+    detect_fps: float | None = Field(
+        default=None, gt=0, le=120,
+        description="frames a second the detector looks at, when below the stream's rate (as Frigate's detect.fps): "
+        "the rest are skipped before decoding where the codec allows; evidence clips keep the full rate")
     water: Polygon
     quay_line: Polyline
     exclude: list[Polygon] = Field(default_factory=list)

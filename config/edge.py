@@ -23,7 +23,9 @@ class EvidenceConfig(BaseModel):
     )
     pre_s: float = Field(default=5.0, ge=0, le=30, description="clip seconds before the entry")
     post_s: float = Field(default=5.0, ge=0, le=30, description="clip seconds after the entry")
-    clip_fps_max: float = Field(default=10.0, gt=0, le=60, description="frames kept per second for clips")
+    clip_fps_max: float = Field(
+        default=10.0, gt=0, le=60, description="frames kept per second for clips of sources without an encoded "
+        "stream (16-bit, sim://); an H.264/H.265 camera's clip is its own stream at its full rate")
     snapshot_max_bytes: int = Field(default=40_000, ge=4_000, le=150_000)
     keep_clips: int = Field(default=500, ge=1, description="older clips are deleted beyond this many")
     token_env: str | None = Field(

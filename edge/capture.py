@@ -24,8 +24,10 @@ import numpy as np
 
 from quaywatch.config import Camera
 from quaywatch.config.capture import CaptureConfig
+from quaywatch.edge.packet_ring import EncodedRing
 from quaywatch.edge.sources import open_source
 from quaywatch.edge.sources.base import EndOfStream, FrameSource, RawFrame, SourceError
+from quaywatch.edge.sources.decode import Thinner
 from quaywatch.edge.sources.redact import redact
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class CaptureStats:
     camera_id: str
     state: State
     fps: float  # measured over the last few seconds of delivered frames
-    decode_ms: float  # mean wall time decoding one frame (not the network wait), recent frames; grows when CPU is contended
+    decode_ms: float  # mean CPU time decoding one delivered frame (not the network wait), recent frames
     frames: int  # delivered to on_frame
     dropped: int  # read but not delivered: a frozen picture's repeats (short repeats are delivered)
     reconnects: int  # successful re-opens after a failure
@@ -73,12 +75,16 @@ class CameraCapture:
         *,
         realtime: bool = True,
         source: FrameSource | None = None,  # for tests and the simulator; default from camera.source
+        ring: EncodedRing | None = None,  # the camera's evidence ring, for sources that read packets
+        gate=None,  # held while decoding (EdgeWorker: the owning detection thread's core)
     ):
         self.camera = camera
         self.config = config
         self._on_frame = on_frame
         self._on_health = on_health
-        self._source = source or open_source(camera, config, realtime=realtime)
+        self._source = source or open_source(camera, config, realtime=realtime, ring=ring, gate=gate)
+        # a source that decodes a stream thins to detect_fps itself (before decoding); others are thinned here
+        self._thin = Thinner(None if getattr(self._source, "thinned", False) else camera.detect_fps)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -223,6 +229,9 @@ class CameraCapture:
                         return fresh  # reconnect: a stuck encoder often recovers on a fresh session
                     continue
                 # a short repeat (a sensor's NUC pause) is delivered as sent, exactly as replay would see it
+            if not self._thin.due(raw.t):
+                continue  # the detector runs slower than the stream (detect_fps); the watchdog saw it
+            self._thin.take(raw.t)
             with self._lock:
                 index = self._frames
                 self._frames += 1

@@ -1,22 +1,24 @@
-"""Evidence for each alert: a small false-colour JPEG (inlined in the event) and a short MP4 clip from before
-to after the entry (served over HTTP by edge/evidence_http.py), so a dispatcher sees what the camera saw.
+"""Evidence for each alert: a small false-colour JPEG with the alert's box (inlined in the event) and a short
+MP4 clip from before to after the entry (served over HTTP by edge/evidence_http.py), so a dispatcher sees
+what the camera saw.
 
-Frames for clips come from a per-camera ring buffer of recent frames, thinned to `clip_fps_max` so ten
-seconds of a 30 fps camera cost a few megabytes, not a hundred. Clips are encoded on one background
-thread once the post-entry frames have arrived (or the camera went quiet), never on a detection thread.
+Clips are cut from the camera's own encoded stream, kept per camera in an EncodedRing (edge/packet_ring.py):
+an H.264/H.265 stream is remuxed as sent, from the keyframe before the pre-roll (so the clip starts before
+the entry) to `post_s` after it: no decoding, no re-encoding, no overlay (the snapshot carries the box).
+Only a ring of pictures encoded on the edge that cannot go into a browser's MP4 (16-bit FFV1) is decoded
+and encoded to H.264, false colour as the snapshot. Clips are written on one background thread once the
+post-entry packets have arrived (or the camera went quiet), never on a detection thread.
 """
 
 from __future__ import annotations
 
 import base64
-import bisect
 import contextlib
 import logging
 import os
 import re
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,46 +31,12 @@ from quaywatch.config import Camera
 from quaywatch.config.edge import EvidenceConfig
 from quaywatch.detector.overlay import render_overlay
 from quaywatch.detector.types import Detection
+from quaywatch.edge.evidence_codec import decode_units, remux_mp4
+from quaywatch.edge.packet_ring import EncodedRing
 
 log = logging.getLogger(__name__)
 
 EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
-
-
-class FrameRing:
-    """Recent (t, frame) of one camera, newest last; thread-safe. Frames are stored by reference (the
-    capture hands each frame over once and never writes into it again)."""
-
-    def __init__(self, seconds: float, fps_max: float):
-        self.seconds = seconds
-        self.min_gap = 0.9 / fps_max
-        self._items: deque[tuple[float, np.ndarray]] = deque()
-        self._lock = threading.Lock()
-
-    def add(self, t: float, frame: np.ndarray) -> None:
-        with self._lock:
-            if self._items and t - self._items[-1][0] < self.min_gap:
-                return
-            self._items.append((t, frame))
-            while self._items and t - self._items[0][0] > self.seconds:
-                self._items.popleft()
-
-    def window(self, t0: float, t1: float) -> list[tuple[float, np.ndarray]]:
-        with self._lock:
-            return [(t, f) for t, f in self._items if t0 <= t <= t1]
-
-    def latest_t(self) -> float | None:
-        with self._lock:
-            return self._items[-1][0] if self._items else None
-
-    def nearest(self, t: float) -> tuple[float, np.ndarray] | None:
-        with self._lock:
-            items = list(self._items)
-        if not items:
-            return None
-        i = bisect.bisect_left([x[0] for x in items], t)
-        candidates = items[max(0, i - 1): i + 1]
-        return min(candidates, key=lambda x: abs(x[0] - t))
 
 
 def annotated(frame: np.ndarray, camera: Camera, detection: Detection | None = None) -> np.ndarray:
@@ -128,7 +96,7 @@ def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera
 class _ClipJob:
     event_id: str
     camera: Camera
-    ring: FrameRing
+    ring: EncodedRing
     detection: Detection
     deadline: float  # monotonic: encode with what we have by then (the camera may have died)
     done: threading.Event = field(default_factory=threading.Event)
@@ -168,7 +136,7 @@ class EvidenceStore:
         if p is not None:
             p.write_bytes(jpeg)
 
-    def schedule_clip(self, event_id: str, camera: Camera, ring: FrameRing, detection: Detection) -> None:
+    def schedule_clip(self, event_id: str, camera: Camera, ring: EncodedRing, detection: Detection) -> None:
         wait = self.cfg.post_s + max(2.0, self.cfg.post_s)  # post-entry frames, plus slack for a slow camera
         job = _ClipJob(event_id, camera, ring, detection, time.monotonic() + wait)
         with self._lock:
@@ -203,8 +171,16 @@ class EvidenceStore:
     def _encode(self, job: _ClipJob) -> None:
         t = job.detection.t
         try:
-            frames = job.ring.window(t - self.cfg.pre_s, t + self.cfg.post_s)
-            write_mp4(self.dir / f"{job.event_id}.mp4", frames, job.camera, job.detection)
+            t0, t1 = t - self.cfg.pre_s, t + self.cfg.post_s
+            session, units = job.ring.window(t0, t1)
+            if session is None or not units:
+                raise ValueError("the evidence ring holds nothing from around the entry")
+            path = self.dir / f"{job.event_id}.mp4"
+            if session.remuxable:
+                remux_mp4(path, session, units)
+            else:
+                frames = [(ft, f) for ft, f in decode_units(session, units) if t0 <= ft <= t1]
+                write_mp4(path, frames, job.camera, job.detection)
             self.clips_written += 1
         except Exception as exc:  # a clip is a convenience; the alert has already gone out
             self.clip_errors += 1

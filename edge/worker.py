@@ -1,17 +1,23 @@
 """The edge worker: many cameras in one process, detection on a small pool of threads, events out through
 the outbox and MQTT, evidence kept and served, camera health published.
 
-Frames flow:  CameraCapture thread --on_frame--> per-camera queue (up to a second) --> detection pool
+Frames flow:  CameraCapture thread --on_frame--> per-camera queue (up to a second) --> its detection thread
               --> CameraPipeline (the same path replay uses) --> event + evidence --> outbox --> MqttLink
 
-CPU is bounded by the pool size, not by the number of cameras: OpenCV and NumPy release the GIL, so a
-pool of one thread per core keeps the cores busy. Frames arrive in bursts (a congested link, a capture
+CPU is bounded by the number of detection threads, not by the number of cameras: OpenCV and NumPy release
+the GIL, so one thread per core keeps the cores busy. Each thread owns whole cameras (assigned at start,
+the busiest first to the least loaded thread) and has its own ready queue: no lock is shared between
+detection threads on the frame path. A detection thread's `core` lock is held while it detects and by its
+cameras' capture threads while they decode (not while they wait for the network): the work of one core
+runs one piece at a time, so on a contended machine 64 decoding threads cannot crowd out the two that
+detect (Linux shares CPU thread by thread; measured: 6x more frames detected at load 14).
+Evidence is the camera's own encoded stream (edge/packet_ring.py): nothing decoded is kept. Frames arrive in bursts (a congested link, a capture
 thread that waited for the CPU) even from a camera whose detector easily keeps up, and the detector must see
 every one of them: a fall lasts half a second, and a tracker that misses frames of it loses the body. So a
 camera may have up to a second of frames waiting (`BACKLOG_S`, at least `queue_frames`); only a detector
 that stays behind for longer drops frames, the oldest first (counted), so alerts lag the harbour by a second
-at most. A camera is only ever processed by one thread at a time (its detector has state), and cameras take
-turns, so a busy camera cannot starve the others.
+at most. A camera is only ever processed by its own thread (its detector has state), and a thread's cameras
+take turns, so a busy camera cannot starve the others.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ from quaywatch.config.wire import encode
 from quaywatch.detector.overlay import render_overlay
 from quaywatch.edge.capture import CameraCapture, CameraHealth, CapturedFrame
 from quaywatch.edge.events import camera_event, detection_event, new_event_id, to_wire
-from quaywatch.edge.evidence import EvidenceStore, FrameRing, snapshot_jpeg
+from quaywatch.edge.evidence import EvidenceStore, snapshot_jpeg
+from quaywatch.edge.evidence_codec import FrameEncoder, frame_near
 from quaywatch.edge.evidence_http import EvidenceServer
 from quaywatch.edge.health import DarkCameraWatch
 from quaywatch.edge.mqtt import MqttLink, utc_iso
 from quaywatch.edge.outbox import Outbox
+from quaywatch.edge.packet_ring import EncodedRing
 from quaywatch.edge.pipeline import Alert, CameraPipeline
 from quaywatch.edge.selftest import SelfTester
 from quaywatch.errors import QuaywatchError
@@ -55,12 +63,32 @@ class CameraStats:
     dropped: int = 0  # the camera's detector stayed behind for BACKLOG_S: its oldest waiting frame was dropped
     alerts: int = 0
     errors: int = 0
-    detect_s: float = 0.0  # total time in the pipeline
+    detect_s: float = 0.0  # total wall time in the pipeline
+    detect_cpu_s: float = 0.0  # total CPU time of the detection thread in the pipeline (not waiting for a core)
+    publish_cpu_s: float = 0.0  # CPU time after detection: alerts with evidence, the drill's copy
+    preview_cpu_s: float = 0.0  # CPU time drawing and compressing the control room's live view (preview_fps)
+    evidence_cpu_s: float = 0.0  # CPU time of the capture thread keeping frames for evidence (packetless sources)
 
     def as_dict(self) -> dict:
-        mean = 1000 * self.detect_s / self.processed if self.processed else 0.0
+        n = self.processed or 1
         return {"processed": self.processed, "dropped": self.dropped, "alerts": self.alerts,
-                "errors": self.errors, "detect_ms": round(mean, 2)}
+                "errors": self.errors, "detect_ms": round(1000 * self.detect_s / n, 2),
+                "detect_cpu_ms": round(1000 * self.detect_cpu_s / n, 3),
+                "publish_cpu_ms": round(1000 * self.publish_cpu_s / n, 3),
+                "preview_cpu_ms": round(1000 * self.preview_cpu_s / n, 3),
+                "evidence_cpu_ms": round(1000 * self.evidence_cpu_s / n, 3)}
+
+
+class DetectionThread:
+    """One of the pool: owns whole cameras, takes them from its own ready queue (SimpleQueue: no lock shared
+    with the other threads)."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.ready: queue.SimpleQueue[CameraRunner | None] = queue.SimpleQueue()
+        self.load = 0.0  # pixels a second of the cameras it owns
+        self.core = threading.Lock()  # held while detecting, and by its cameras' capture threads while decoding
+        self.thread: threading.Thread | None = None
 
 
 @dataclass(eq=False)
@@ -70,8 +98,10 @@ class CameraRunner:
     camera: Camera
     waiting: deque
     backlog: int  # frames that may wait (BACKLOG_S of this camera's frames); beyond, the oldest is dropped
-    ring: FrameRing
+    ring: EncodedRing
     watch: DarkCameraWatch
+    owner: DetectionThread | None = None
+    encoder: FrameEncoder | None = None  # pictures into the ring, for sources that give no packets
     pipeline: CameraPipeline | None = None
     capture: CameraCapture | None = None
     health: CameraHealth | None = None
@@ -100,8 +130,7 @@ class EdgeWorker:
         ring_s = self.cfg.evidence.pre_s + self.cfg.evidence.post_s + 2.0
         self.runners = {
             c.id: CameraRunner(
-                camera=c, waiting=deque(), backlog=self._backlog(c),
-                ring=FrameRing(ring_s, self.cfg.evidence.clip_fps_max),
+                camera=c, waiting=deque(), backlog=self._backlog(c), ring=EncodedRing(ring_s),
                 watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now, self.cfg.capture.open_timeout_s),
             )
             for c in chosen
@@ -122,9 +151,12 @@ class EdgeWorker:
         except BaseException:
             self.outbox.close()  # release it: the caller may try again in this process
             raise
-        self._ready: queue.Queue[CameraRunner | None] = queue.Queue()
         self._stop = threading.Event()
-        self._pool: list[threading.Thread] = []
+        self._pool = [DetectionThread(i) for i in range(self.threads)]
+        for runner in sorted(self.runners.values(), key=_pixel_rate, reverse=True):  # busiest first
+            owner = min(self._pool, key=lambda d: d.load)
+            owner.load += _pixel_rate(runner)
+            runner.owner = owner
         self._ticker: threading.Thread | None = None
 
     # --- life -----------------------------------------------------------------------------------
@@ -138,16 +170,16 @@ class EdgeWorker:
         self.link.start()
         self.evidence.start()
         self.server.start()
-        for i in range(self.threads):
-            t = threading.Thread(target=self._detect_loop, name=f"detect-{i}", daemon=True)
-            t.start()
-            self._pool.append(t)
+        for d in self._pool:
+            d.thread = threading.Thread(target=self._detect_loop, args=(d,), name=f"detect-{d.index}", daemon=True)
+            d.thread.start()
         for runner in self.runners.values():
             runner.capture = CameraCapture(
                 runner.camera, self.cfg.capture,
                 on_frame=lambda cf, r=runner: self._on_frame(r, cf),
                 on_health=lambda h, r=runner: self._on_health(r, h),
-                realtime=self.realtime, source=self._sources.get(runner.camera.id),
+                realtime=self.realtime, source=self._sources.get(runner.camera.id), ring=runner.ring,
+                gate=runner.owner.core,
             ).start()
         self._ticker = threading.Thread(target=self._tick_loop, name="edge-health", daemon=True)
         self._ticker.start()
@@ -156,8 +188,10 @@ class EdgeWorker:
         return self
 
     def _backlog(self, camera: Camera) -> int:
-        """A second of the camera's frames (30 fps assumed when the site does not say), at least queue_frames."""
-        return max(self.cfg.queue_frames, math.ceil(BACKLOG_S * (camera.fps or 30.0)))
+        """A second of the frames the camera's detector takes (30 fps assumed when the site does not say; its
+        `detect_fps` when lower), at least queue_frames."""
+        fps = min(camera.fps or 30.0, camera.detect_fps or math.inf)
+        return max(self.cfg.queue_frames, math.ceil(BACKLOG_S * fps))
 
     def stop(self) -> None:
         self._stop.set()
@@ -166,10 +200,11 @@ class EdgeWorker:
             capture.stop(timeout=0)
         for capture in captures:
             capture.stop(timeout=1.0)
-        for _ in self._pool:
-            self._ready.put(None)
-        for t in self._pool:
-            t.join(5)
+        for d in self._pool:
+            d.ready.put(None)
+        for d in self._pool:
+            if d.thread is not None:
+                d.thread.join(5)
         if self._ticker:
             self._ticker.join(5)
         self.link.stop()
@@ -183,13 +218,24 @@ class EdgeWorker:
         for cid, r in self.runners.items():
             cap = r.capture.stats() if r.capture else None
             out["cameras"][cid] = {**r.stats.as_dict(), "state": cap.state if cap else "starting",
-                                   "fps": cap.fps if cap else 0.0}
+                                   "fps": cap.fps if cap else 0.0, "frames": cap.frames if cap else 0,
+                                   "decode_cpu_ms": cap.decode_ms if cap else 0.0,
+                                   "thread": r.owner.index if r.owner else None,
+                                   "evidence_ring": r.ring.stats()}
         return out
 
     # --- capture threads --------------------------------------------------------------------------
     def _on_frame(self, runner: CameraRunner, cf: CapturedFrame) -> None:
         runner.watch.frame(time.time())
-        runner.ring.add(cf.t, cf.frame)
+        if runner.encoder is None and runner.ring.session is None:  # the source gives no packets: encode
+            runner.encoder = FrameEncoder(runner.ring, self.cfg.evidence.clip_fps_max)
+        if runner.encoder is not None:
+            c0 = time.thread_time()
+            try:
+                runner.encoder.add(cf.t, cf.frame)
+            except Exception as exc:  # evidence is a convenience; detection goes on
+                log.warning("%s: frame not kept for evidence: %s", runner.camera.id, exc)
+            runner.stats.evidence_cpu_s += time.thread_time() - c0
         with runner.lock:
             while len(runner.waiting) >= runner.backlog:  # behind for BACKLOG_S: the oldest frame goes
                 runner.waiting.popleft()
@@ -198,7 +244,7 @@ class EdgeWorker:
             if runner.scheduled:
                 return
             runner.scheduled = True
-        self._ready.put(runner)
+        runner.owner.ready.put(runner)
 
     def _on_health(self, runner: CameraRunner, health: CameraHealth) -> None:
         runner.health = health
@@ -206,9 +252,9 @@ class EdgeWorker:
         self._publish_camera_status(runner)
 
     # --- detection pool ---------------------------------------------------------------------------
-    def _detect_loop(self) -> None:
+    def _detect_loop(self, owner: DetectionThread) -> None:
         while True:
-            runner = self._ready.get()
+            runner = owner.ready.get()
             if runner is None or self._stop.is_set():
                 return
             with runner.lock:
@@ -217,17 +263,18 @@ class EdgeWorker:
                     runner.scheduled = False
                     continue
             try:
-                self._detect(runner, cf)
+                with owner.core:
+                    self._detect(runner, cf)
             finally:
                 with runner.lock:
                     again = bool(runner.waiting)
                     runner.scheduled = again
                 if again:
-                    self._ready.put(runner)  # to the back of the line: cameras take turns
+                    owner.ready.put(runner)  # to the back of the line: the thread's cameras take turns
 
     def _detect(self, runner: CameraRunner, cf: CapturedFrame) -> None:
         cam = runner.camera
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.thread_time()
         try:
             if runner.pipeline is None:
                 runner.pipeline = CameraPipeline(self.site, cam, fps=self._fps(runner))
@@ -243,6 +290,8 @@ class EdgeWorker:
             return
         finally:
             runner.stats.detect_s += time.perf_counter() - started
+            cpu1 = time.thread_time()
+            runner.stats.detect_cpu_s += cpu1 - cpu0
         runner.stats.processed += 1
         for alert in alerts:
             try:
@@ -252,7 +301,10 @@ class EdgeWorker:
                 log.exception("%s: could not raise alert %s", cam.id, alert.as_json())
         # Only after the real alerts are out: the drill gets its own copy of the frame, never this one.
         self.selftest.frame(cam.id, cf.t, cf.frame)
+        cpu2 = time.thread_time()
+        runner.stats.publish_cpu_s += cpu2 - cpu1
         self._preview(runner, cf)
+        runner.stats.preview_cpu_s += time.thread_time() - cpu2
 
     def _preview(self, runner: CameraRunner, cf: CapturedFrame) -> None:
         """The control room's live view: what the detector sees, drawn, a couple of times a second."""
@@ -271,19 +323,26 @@ class EdgeWorker:
     @staticmethod
     def _fps(runner: CameraRunner) -> float:
         """The detector's time constants need the stream's frame rate: the config's, else what the stream
-        announces (`nominal_fps`, when the capture exposes it), else 9 fps (the common thermal rate)."""
+        announces (`nominal_fps`, when the capture exposes it), else 9 fps (the common thermal rate); and
+        `detect_fps` when the detector looks at fewer frames than the stream has."""
         fps = runner.camera.fps or getattr(runner.capture, "nominal_fps", None)
         if not fps:
             log.warning("%s: no fps in the site config and none announced by the stream; assuming 9",
                         runner.camera.id)
-        return float(fps or 9.0)
+        fps = float(fps or 9.0)
+        return min(fps, runner.camera.detect_fps) if runner.camera.detect_fps else fps
 
     def _raise_alert(self, runner: CameraRunner, alert: Alert, cf: CapturedFrame) -> None:
         det, cam = alert.detection, runner.camera
-        # The detection may be about a frame a moment back (a crossing is confirmed after it happened):
-        # the ring holds it (every frame up to clip_fps_max), so the box lands on the picture it came from.
-        nearest = runner.ring.nearest(det.t)
-        frame = nearest[1] if nearest is not None and abs(nearest[0] - det.t) < 1.0 else cf.frame
+        # The detection may be about a frame a moment back (a crossing is confirmed after it happened): that
+        # picture is decoded from the evidence ring (from the keyframe before it), so the box lands on the
+        # picture it came from. The overlay is drawn on this snapshot only; the clip is the camera's stream.
+        try:
+            nearest = frame_near(runner.ring, det.t)
+        except Exception as exc:
+            log.warning("%s: no picture from the evidence ring for the snapshot: %s", cam.id, exc)
+            nearest = None
+        frame = nearest[1] if nearest is not None and nearest[1].shape == cf.frame.shape else cf.frame
         event_id = new_event_id()
         jpeg = snapshot_jpeg(frame, cam, det, self.cfg.evidence.snapshot_max_bytes)
         self.evidence.save_snapshot(event_id, jpeg)
@@ -335,3 +394,10 @@ class EdgeWorker:
             "frames": cap.frames, "dropped": cap.dropped + runner.stats.dropped, "reconnects": cap.reconnects,
         }
         self.link.set_status(self.topics.camera_status(runner.camera.id), encode("status", payload))
+
+
+def _pixel_rate(runner: CameraRunner) -> float:
+    """What a camera costs its detection thread, roughly: pixels a second the detector looks at."""
+    cam = runner.camera
+    w, h = cam.resolution or (640, 512)
+    return w * h * (cam.detect_fps or cam.fps or 9.0)

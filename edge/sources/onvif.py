@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from quaywatch.config.capture import CaptureConfig
 from quaywatch.edge.onvif_client import OnvifDevice, OnvifError, parse_onvif_url, query_device
+from quaywatch.edge.packet_ring import EncodedRing
 from quaywatch.edge.sources.base import RawFrame, SourceError, SourceTimeout
 from quaywatch.edge.sources.rtsp import RtspSource
 
@@ -14,7 +15,10 @@ from quaywatch.edge.sources.rtsp import RtspSource
 class OnvifSource:
     live = True
 
-    def __init__(self, url: str, config: CaptureConfig, *, password: str | None = None):
+    thinned = True  # the RTSP stream behind it thins to detect_fps
+
+    def __init__(self, url: str, config: CaptureConfig, *, password: str | None = None,
+                 ring: EncodedRing | None = None, detect_fps: float | None = None, gate=None):
         self.target = parse_onvif_url(url)
         self._url = url
         self._config = config
@@ -23,6 +27,7 @@ class OnvifSource:
         self.nominal_fps: float | None = None
         self.device: OnvifDevice | None = None
         self._rtsp: RtspSource | None = None
+        self.ring, self.detect_fps, self.gate = ring, detect_fps, gate
 
     def open(self) -> None:
         self.close()
@@ -33,7 +38,8 @@ class OnvifSource:
             text = str(exc).removeprefix(f"{self.description}: ")  # the capture names the camera already
             raise (SourceTimeout if "no ONVIF answer" in text else SourceError)(text) from None
         rtsp = RtspSource(self.device.stream_uri, self._config, user=self.target.user, password=self._password,
-                          description=f"{self.description} ({self.device.profile.token})")
+                          description=f"{self.description} ({self.device.profile.token})",
+                          ring=self.ring, detect_fps=self.detect_fps, gate=self.gate)
         rtsp.open()
         self._rtsp = rtsp
         self.nominal_fps = rtsp.nominal_fps or self.device.profile.fps

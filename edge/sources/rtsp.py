@@ -1,6 +1,7 @@
-"""rtsp:// through PyAV (FFmpeg): TCP interleaved, open and read timeouts that really fire, grey frames,
-timed by the camera's own clock (the stream's PTS on the wall clock, `clock.StreamClock`), not by when
-they happened to arrive.
+"""rtsp:// through PyAV (FFmpeg): TCP interleaved, open and read timeouts that really fire, grey frames
+(the decoder's Y plane, no conversion: `decode.VideoReader`), thinned to the camera's `detect_fps`, every
+packet kept for evidence, timed by the camera's own clock (the stream's PTS on the wall clock,
+`clock.StreamClock`), not by when they happened to arrive.
 
 PyAV's `timeout=(open_s, read_s)` installs FFmpeg's interrupt callback, so a camera that accepts the
 connection and then says nothing (SIGSTOPped, hung firmware) ends the call with an error instead of a hang.
@@ -13,11 +14,12 @@ import threading
 import time
 
 import av
-import numpy as np
 
 from quaywatch.config.capture import CaptureConfig
+from quaywatch.edge.packet_ring import EncodedRing
 from quaywatch.edge.sources.base import RawFrame, SourceError, SourceTimeout
 from quaywatch.edge.sources.clock import StreamClock
+from quaywatch.edge.sources.decode import VideoReader
 from quaywatch.edge.sources.redact import redact, with_credentials
 
 
@@ -25,7 +27,7 @@ class RtspSource:
     live = True
 
     def __init__(self, url: str, config: CaptureConfig, *, user: str | None = None, password: str | None = None,
-                 description: str | None = None):
+                 description: str | None = None, ring: EncodedRing | None = None, detect_fps: float | None = None, gate=None):
         self._user = user if user is not None else _user_of(url)
         self._password = password
         self._url = with_credentials(url, self._user, password) if password else url
@@ -33,10 +35,11 @@ class RtspSource:
         self.description = description or redact(url, password)
         self.nominal_fps: float | None = None
         self.resolution: tuple[int, int] | None = None
+        self.ring = ring  # the camera's evidence ring: every packet goes in (H.264/H.265)
+        self.detect_fps = detect_fps
+        self.gate = gate
         self._container = None
-        self._packets = None
-        self._pending: list = []  # frames decoded from one packet, not yet handed out
-        self._arrived = 0.0  # wall clock when the packet of the pending frames came in
+        self._reader: VideoReader | None = None
         self.clock = StreamClock()  # frame times from the stream's PTS, anchored afresh at every open
         self._lock = threading.Lock()
 
@@ -63,40 +66,39 @@ class RtspSource:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.nominal_fps = float(rate) if rate else None
         self.resolution = (stream.codec_context.width, stream.codec_context.height)
+        self.clock.reset()  # a new session: a new stream clock
+        reader = VideoReader(container, stream, detect_fps=self.detect_fps, ring=self.ring, unit_time=self._unit_time,
+                             gate=self.gate)
         with self._lock:
             self._container = container
-            self._packets = container.demux(stream)
-            self._pending = []
-        self.clock.reset()  # a new session: a new stream clock
+            self._reader = reader
+
+    def _unit_time(self, pts: float | None, arrival: float) -> float:
+        """A packet's time on the wall clock, as its frame will be stamped (without moving the clock)."""
+        offset = self.clock.offset
+        return pts + offset if pts is not None and offset is not None else arrival
 
     def read(self) -> RawFrame:
-        packets = self._packets
-        if packets is None:
+        reader = self._reader
+        if reader is None:
             raise SourceError(f"{self.description}: not open")
         started = time.monotonic()
-        decode_s = 0.0
         try:
-            while not self._pending:
-                packet = next(packets)  # waits for the network, bounded by the read timeout
-                self._arrived = time.time()
-                t0 = time.perf_counter()
-                self._pending = list(packet.decode())
-                decode_s += time.perf_counter() - t0
+            image, pts, arrived, decode_s = reader.read()  # waits for the network, bounded by the read timeout
         except StopIteration:
             raise SourceError("the camera ended the stream") from None
         except Exception as exc:
             raise self._error("read", exc, time.monotonic() - started, self._config.read_timeout_s) from None
-        frame = self._pending.pop(0)
-        t0 = time.perf_counter()
-        sixteen = "16" in (frame.format.name or "")
-        image = np.ascontiguousarray(frame.to_ndarray(format="gray16le" if sixteen else "gray"))
-        decode_s += time.perf_counter() - t0
-        pts = float(frame.time) if frame.time is not None else None
-        return RawFrame(self.clock.stamp(pts, self._arrived), image, pts, decode_s)
+        return RawFrame(self.clock.stamp(pts, arrived), image, pts, decode_s)
+
+    @property
+    def thinned(self) -> bool:
+        """Frames come already thinned to `detect_fps` (the capture need not)."""
+        return True
 
     def close(self) -> None:
         with self._lock:
-            container, self._container, self._packets, self._pending = self._container, None, None, []
+            container, self._container, self._reader = self._container, None, None
         if container is not None:
             with contextlib.suppress(Exception):  # a broken connection may fail to close; it is gone anyway
                 container.close()
