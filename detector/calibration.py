@@ -164,8 +164,8 @@ class Calibration:
         """The water along the wall foot that the quay edge hides from the camera.
 
         For each sampled point E of the quay line (on the quay top), a ray grazing the edge drops the freeboard
-        while it travels `freeboard * d / camera_height` further out (d: E's ground distance from the point
-        under the camera), so that strip of water is out of sight. Only where the camera stands on the land
+        while it moves `freeboard * d / camera_height` further out from the wall (d: how far the point under the
+        camera stands back from the edge, across it), so that strip of water is out of sight. Only where the camera stands on the land
         side of the edge: seen from across the water the wall face and its foot are in view (width 0).
         `water_px`: any pixel of the water (tells the sides apart)."""
         line = np.asarray(quay_line_px, np.float64).reshape(-1, 2)
@@ -183,8 +183,8 @@ class Calibration:
         water_side = np.sign(((water_g - edge) * normal).sum(axis=1))
         normal *= np.where(water_side == 0, 1.0, water_side)[:, None]  # normal points out over the water
         cam_out = ((cam_xy - edge) * normal).sum(axis=1)  # > 0: the camera is over the water / across it
-        d = np.linalg.norm(edge - cam_xy, axis=1)
-        width = np.where(cam_out < 0, self.freeboard_m * d / self.camera.height_m, 0.0)
+        # similar triangles in the vertical plane across the edge: the camera stands -cam_out back from it
+        width = np.where(cam_out < 0, self.freeboard_m * -cam_out / self.camera.height_m, 0.0)
         foot = np.concatenate([edge, np.full((len(edge), 1), self.water_z)], axis=1)
         foot_px = self.camera.project(foot)
         return HiddenStrip(edge_px=pts, edge_m=edge, width_m=width, foot_px=foot_px)
@@ -209,7 +209,7 @@ class Calibration:
 class HiddenStrip:
     edge_px: np.ndarray  # (S, 2) sampled quay-line pixels
     edge_m: np.ndarray  # (S, 2) their quay-top ground points
-    width_m: np.ndarray  # (S,) hidden water out from the wall foot, metres
+    width_m: np.ndarray  # (S,) hidden water out from the wall foot, across the edge, metres
     foot_px: np.ndarray  # (S, 2) where the wall foot would be in the image (behind the edge when hidden)
 
 
