@@ -171,3 +171,32 @@ def test_aalborg_published_homography_loads_and_predicts_people_near_the_measure
     for row, px in cam.detector.person_px_at:
         x = 15 + 0.477 * row + 10
         assert cal.person_px(np.array([[x, row]]))[0] == pytest.approx(px, rel=0.3)
+
+
+def test_quaywatch_calibrate_prints_errors_per_point_the_fitted_block_and_an_overlay(tmp_path, capsys):
+    import cv2
+    import yaml
+
+    from quaywatch.cli import main
+
+    truth = pinhole()
+    pts = measured_points(truth)
+    site = {"site": {"id": "s", "name": "s"},
+            "cameras": [camera_cfg(calibration={"points": pts, "freeboard_m": 1.2})]}
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(site))
+    snap = tmp_path / "snap.png"
+    cv2.imwrite(str(snap), np.full((H, W), 90, np.uint8))
+    bad = f"{pts[0][0] + 10},{pts[0][1]},{pts[0][2]},{pts[0][3]}"  # a point clicked 10 px off
+    assert main(["calibrate", str(f), "--camera", "c", "--snapshot", str(snap), "--overlay", str(tmp_path / "o.png"),
+                 "--check", bad]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].replace(".", "").isdigit()]
+    errors_px = [float(r[4]) for r in rows]
+    assert len(rows) == len(pts) + 1 and max(errors_px[:-1]) < 0.5 and errors_px[-1] == pytest.approx(10, abs=0.5)
+    block = yaml.safe_load(out.split("# fitted block for cameras[...].calibration:")[1].split("overlay:")[0])
+    cal = calibration_from_config(CalibrationConfig(**block["calibration"]), (W, H))
+    assert cal.camera.height_m == pytest.approx(8.0, rel=0.01)
+    overlay = cv2.imread(str(tmp_path / "o.png"))
+    assert overlay.shape == (H, W, 3) and (overlay[..., 1] > 150).any()  # green grid lines drawn
+    assert main(["calibrate", str(f), "--camera", "c", "--check", "1,2,3"]) == 2
