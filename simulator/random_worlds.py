@@ -14,7 +14,6 @@ calibration points, camera height, freeboard, map origin) and `world-SEED-person
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -350,8 +349,3 @@ def describe_plan(seeds: list[int], hours: float, events: int) -> str:
     return (f"{len(seeds)} worlds, {len(items)} clips, {events} events, {neg / 3600:.2f} negative camera-hours, "
             f"{sum(s for *_, s in items) / 3600:.2f} hours of video in all")
 
-
-def person_px(world: World, xy: np.ndarray) -> float:
-    feet = world.camera.project([[*xy, 0.0]])[0]
-    head = world.camera.project([[*xy, 1.75]])[0]
-    return float(np.linalg.norm(head - feet)) if np.all(np.isfinite(head)) else math.nan
