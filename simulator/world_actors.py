@@ -117,7 +117,8 @@ class Fall:
         approach = float(rng.uniform(2.0, 6.0))
         along = np.array([-normal[1], normal[0]]) * float(rng.choice([-1, 1]))
         start = edge_point - normal * rng.uniform(1.0, 4.0) + along * rng.uniform(0, approach)
-        self.walk = Walker(np.stack([start, edge_point - normal * 0.15]), 0.0, 1.0, look, owner)
+        far = start - along * rng.uniform(6.0, 15.0)  # he walks in from afar, never pops up beside the edge
+        self.walk = Walker(np.stack([far, start, edge_point - normal * 0.15]), 0.0, 1.0, look, owner)
         self.walk.t0 = t_entry - float(rng.uniform(0.0, 2.0)) - self.walk.cum[-1] / self.walk.speed
         self.edge = edge_point
         self.v_out = float(rng.uniform(0.6, 1.8))
@@ -131,7 +132,10 @@ class Fall:
     def capsules(self, t: float) -> list[Capsule]:
         fb = self.world.freeboard
         if t < self.t_entry:
-            return self.walk.capsules(t)
+            if t >= self.walk.t0:  # arrived: he stands at the edge (a moment, or up to 2 s) until he goes over
+                feet, d, _ = self.walk.at(t)
+                return body(feet, self.look, self.owner, phase=(t - self.walk.t0) * 3.2, facing=d)
+            return []
         if t < self.t_impact + 0.3:
             tau = t - self.t_entry
             feet_xy = self.edge + self.n * self.v_out * tau
