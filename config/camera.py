@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from quaywatch.config.calibration import CalibrationConfig
 from quaywatch.config.detector import DetectorTuning
 from quaywatch.config.geometry import Polygon, Polyline
 
@@ -49,6 +50,8 @@ class Camera(BaseModel):
     location: Location | None = None
     enabled: bool = True
     detector: DetectorTuning = Field(default_factory=DetectorTuning)
+    calibration: CalibrationConfig | None = Field(
+        default=None, description="the camera measured to the ground (detector/calibration.py); unset = perspective fit only")
 
     @field_validator("source")
     @classmethod

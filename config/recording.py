@@ -18,6 +18,8 @@ class TruthEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["water_entry", "person_in_water"]
     t: float = Field(ge=0, description="seconds from clip start")
+    visible: bool = Field(default=True, description="false: the camera never saw it (hidden entirely); scoring "
+                                                    "counts it apart, as neither found nor missed")
 
 
 class GroundTruth(BaseModel):

@@ -28,7 +28,7 @@ def evaluate_clip(clip: str) -> ClipOutcome:
             raise QuaywatchError(f"{path}: no ground-truth sidecar {sidecar_for(path).name}")
         result = replay(path)
         assert result.truth is not None
-        events = [TimedEvent(e.kind, e.t) for e in result.truth.events]
+        events = [TimedEvent(e.kind, e.t, e.visible) for e in result.truth.events]
         alerts = [TimedEvent(a.detection.kind, a.detection.t) for a in result.alerts]
         return ClipOutcome(score_clip(str(path), result.camera.id, result.duration_s, events, alerts))
     except QuaywatchError as exc:

@@ -19,6 +19,7 @@ MATCH_AFTER_S = 10.0
 class TimedEvent:
     kind: str
     t: float
+    visible: bool = True  # false: the camera never saw it; matched or not, it is neither found nor missed
 
 
 @dataclass
@@ -31,12 +32,20 @@ class ClipScore:
     matched: list[tuple[int, int]] = field(default_factory=list)  # (event index, alert index)
 
     @property
+    def visible(self) -> int:
+        return sum(e.visible for e in self.events)
+
+    @property
+    def hidden(self) -> int:
+        return len(self.events) - self.visible
+
+    @property
     def found(self) -> int:
-        return len(self.matched)
+        return sum(self.events[e].visible for e, _ in self.matched)
 
     @property
     def missed(self) -> int:
-        return len(self.events) - len(self.matched)
+        return self.visible - self.found
 
     @property
     def false_alarm_indices(self) -> list[int]:
@@ -49,7 +58,7 @@ class ClipScore:
 
     @property
     def time_to_alert(self) -> list[float]:
-        return [self.alerts[a].t - self.events[e].t for e, a in self.matched]
+        return [self.alerts[a].t - self.events[e].t for e, a in self.matched if self.events[e].visible]
 
 
 def match(events: list[TimedEvent], alerts: list[TimedEvent]) -> list[tuple[int, int]]:
@@ -87,6 +96,7 @@ class Totals:
     negative_camera_hours: float
     tta_median: float | None
     tta_p95: float | None
+    hidden_events: int = 0  # labelled as never visible: left out of events, found and missed
 
     @property
     def found_ratio(self) -> float:
@@ -105,6 +115,7 @@ class Totals:
             "fa_per_hour": round(self.fa_per_hour, 4),
             "tta_median": None if self.tta_median is None else round(self.tta_median, 3),
             "tta_p95": None if self.tta_p95 is None else round(self.tta_p95, 3),
+            **({"hidden_events": self.hidden_events} if self.hidden_events else {}),
         }
 
 
@@ -112,7 +123,7 @@ def totals(scores: list[ClipScore]) -> Totals:
     tta = [x for s in scores for x in s.time_to_alert]
     return Totals(
         clips=len(scores),
-        events=sum(len(s.events) for s in scores),
+        events=sum(s.visible for s in scores),
         found=sum(s.found for s in scores),
         missed=sum(s.missed for s in scores),
         false_alarms=sum(s.false_alarms for s in scores),
@@ -120,6 +131,7 @@ def totals(scores: list[ClipScore]) -> Totals:
         negative_camera_hours=sum(s.duration_s for s in scores if not s.events) / 3600.0,
         tta_median=float(np.median(tta)) if tta else None,
         tta_p95=float(np.percentile(tta, 95)) if tta else None,
+        hidden_events=sum(s.hidden for s in scores),
     )
 
 

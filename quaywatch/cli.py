@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "quaywatch.simulator.cli",
     "quaywatch.config.cli",
     "quaywatch.evaluation.cli",
+    "quaywatch.evaluation.calibrate",
     "quaywatch.edge.camera_cli",
     "quaywatch.edge.worker_cli",
     "quaywatch.edge.selftest_cli",

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="render a simulated thermal clip with ground truth, or a suite of them",
                        description="Render a simulated thermal clip (8-bit AGC MP4 or 16-bit centikelvin MKV) "
                        "and its ground-truth sidecar <stem>.json. `simulate suite NAME` renders a named set.")
-    p.add_argument("suite", nargs="*", metavar="suite NAME", help="`suite fixtures|long-negatives|heldout|validation|soak|fresh-falls|aalborg-plate`")
+    p.add_argument("suite", nargs="*", metavar="suite NAME", help="`suite fixtures|long-negatives|heldout|validation|soak|fresh-falls|aalborg-plate|random-worlds`")
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="fall")
     p.add_argument("--site", help="site YAML whose camera geometry to simulate")
     p.add_argument("--camera", help="camera id in the site (default: its first camera)")
@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="clip to write (.mp4 for 8-bit, .mkv for 16-bit); for a suite, a directory")
     p.add_argument("--contact-sheet", help="also write a PNG grid of frames around the first event")
     p.add_argument("--only", help="with a suite: only these clips (comma-separated file stems)")
+    p.add_argument("--seeds", help="random-worlds: world seeds, e.g. 5000-5023,6000 (default: THE EXAM's seeds; "
+                                   "tune on other seeds, never on the exam)")
+    p.add_argument("--hours", type=float, default=None, help="random-worlds: negative camera-hours in all (exam: 20)")
+    p.add_argument("--events", type=int, default=None, help="random-worlds: events in all (exam: 64)")
+    p.add_argument("--site-variant", choices=("calibrated", "person-px"), default="calibrated",
+                   help="random-worlds: sidecars point at the installer's calibrated site file, or at the one with "
+                        "only person_px_at (the uncalibrated fallback)")
     p.set_defaults(func=_run)
 
 
@@ -41,6 +48,8 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.suite[0] != "suite" or len(args.suite) != 2:
             raise QuaywatchError("use `quaywatch simulate suite NAME` or `quaywatch simulate --site ... --out ...`")
+        if args.suite[1] == "random-worlds":
+            return _random_worlds(args)
         return run_suite(args.suite[1], args.out, args.only.split(",") if args.only else None)
     if not args.site or not args.out:
         raise QuaywatchError("--site and --out are needed (or `quaywatch simulate suite NAME`)")
@@ -56,6 +65,24 @@ def _run(args: argparse.Namespace) -> int:
     if args.contact_sheet:
         write_sheet(spec, args.contact_sheet)
         print(f"{args.contact_sheet}: contact sheet", file=sys.stderr)
+    return 0
+
+
+def _random_worlds(args: argparse.Namespace) -> int:
+    from quaywatch.simulator import random_worlds as rw
+
+    if not args.out:
+        raise QuaywatchError("suite 'random-worlds' is generated on demand: give --out DIR")
+    try:
+        seeds = rw.parse_seeds(args.seeds)
+    except ValueError:
+        raise QuaywatchError(f"--seeds {args.seeds!r}: give seeds as N, N-M, comma-separated") from None
+    hours = rw.EXAM_HOURS if args.hours is None else args.hours
+    events = rw.EXAM_EVENTS if args.events is None else args.events
+    if hours < 0 or events < 0:
+        raise QuaywatchError("--hours and --events must not be negative")
+    print(f"random-worlds: {rw.describe_plan(seeds, hours, events)}", file=sys.stderr)
+    rw.write_suite(Path(args.out), seeds, hours, events, args.site_variant)
     return 0
 
 

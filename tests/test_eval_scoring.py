@@ -75,3 +75,14 @@ def test_missed_event_fails_the_found_floor():
 def test_bad_thresholds_are_named(bad):
     with pytest.raises(QuaywatchError, match="--fail-under"):
         parse_thresholds(bad)
+
+
+def test_an_event_the_camera_never_saw_is_neither_found_nor_missed_and_its_alert_is_no_false_alarm():
+    hidden = TimedEvent("water_entry", 10.0, visible=False)
+    seen = TimedEvent("water_entry", 30.0)
+    alerted = score_clip("c", "cam", 60, [hidden, seen], [A(10.5)])
+    assert (alerted.found, alerted.missed, alerted.false_alarms, alerted.hidden) == (0, 1, 0, 1)
+    quiet = score_clip("d", "cam", 60, [hidden], [])
+    t = totals([alerted, quiet])
+    assert (t.events, t.found, t.missed, t.hidden_events) == (1, 0, 1, 2)
+    assert t.tta_median is None  # the hidden event's alert gives no time to alert
