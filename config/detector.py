@@ -102,6 +102,13 @@ class DetectorTuning(BaseModel):
         description="after an alert, the same place stays one incident for this long since last seen (no duplicates), s",
     )
     alert_confidence: float = Field(default=0.5, ge=0, le=1, description="alerts below this are not raised")
+    alert_margin: float = Field(
+        default=-1.0, ge=-1, le=1,
+        description="how far 'a person went in / is in the water' must out-score the best other explanation of the "
+                    "track (static scenery, a reflection, a bird, a boat), per frame weighed over the last seconds, "
+                    "-1..1: the knob that trades finding falls against false alarms (-1: the rules alone decide; "
+                    "`quaywatch eval --sweep` measures each value)",
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> DetectorTuning:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quaywatch.config.detector import DetectorTuning
+from quaywatch.detector import explain, tracker
 from quaywatch.detector.geometry import SceneGeometry
 from quaywatch.detector.tracker import TrackState
 from quaywatch.detector.types import AlertKind, Detection
@@ -58,6 +59,31 @@ REFLECTION_SIDEWAYS = 0.6
 HIP_HEIGHT = 0.55  # person heights from the feet to the hips: the lowest warm point of cold-legged walker
 TORSO_MAX_WIDTH = 0.5  # person heights: shoulders and swinging arms; a head with its splash or wake is wider
 PERSON_WARMTH_DECAY = 0.9999  # per frame: forgets a warm passer-by over tens of minutes
+# Nothing is a person until it has behaved like one: its smoothed centre wandered at least this many person
+# heights (and MOTION_MIN_PX) from where it was first seen. A lamp head, a bollard, a glint or a moored boat
+# stays within its noise jitter however long it is watched; a walker walks, a swimmer swims and drifts.
+BEHAVED_MOVE = 0.25
+MOTION_MIN_PX = 2.0
+MOTION_SMOOTH = 0.3
+MOTION_MAX_STEP = 0.5  # person heights a frame: a longer step is the track taking another blob, not motion
+# What is warm in the first moments after the detector starts or re-baselines (an AGC jump, a NUC) was there
+# before anyone watched: it has to behave like a person before it can be one. So has anything born inside
+# the box of such a static thing, there now or lately (a lamp's blob that flickers in two, a glint that
+# comes and goes), or at the picture's border (cut off by it, or come in from outside: it has to move in);
+# something new beside a static thing, inside the picture, has not.
+START_EPOCH_S = 0.6
+SCENERY_MEMORY_S = 10.0  # weight of each new centre in the smoothed one: sensor noise shakes a blob's edge pixels
+# A fall over the near edge, from a camera on the same side, shows no crossing: the wall hides the water at
+# its foot. The body's top drops at a fall's pace towards the quay line while its bottom stays on the line (the
+# edge cuts it off), and then it is gone: a body sinking out of sight behind the edge.
+SINK_MIN_STANDING = 0.6  # person heights: seen standing as a whole person before he sank
+SINK_MIN_DROP = 0.3  # of the standing height: the top dropped at least this far
+SINK_MAX_LEFT = 0.6  # of the standing height: at most this much of him still shows over the edge
+SINK_MIN_SPEED = 0.8  # person heights per second: falling, not sitting down (0.3-0.5)
+SINK_ON_LINE = 0.35  # person heights beyond edge_margin: the box's bottom is cut off by the quay line
+SINK_GONE_S = 0.7
+SINK_GONE_WARMTH = 0.3  # of his warmth on land: what is left at the edge is a wet, cooling remnant, not him
+SINK_MIN_GROWTH = 0.4  # area ratio a frame: a body is hidden progressively; a hop to a speck of it is no fall  # the warm body must be gone within this long after it sank
 WATER_MEMORY_S = 5.0  # a water track lost this recently hands its record to a new one born next to it
 WATER_MEMORY_RADIUS = 1.0  # person heights
 
@@ -71,6 +97,7 @@ class WaterRecord:
     body_frames: int
     water_frames: int
     first_water_t: float
+    excursion: float  # how far it had wandered (person heights): a swimmer's new id has still behaved
 
 
 @dataclass(slots=True)
@@ -113,6 +140,8 @@ class AlertRules:
         self.person_warmth = 0.0  # track id -> side, of the tracks seen in the last frame
         self.incidents: list[Incident] = []
         self.water_records: list[WaterRecord] = []
+        self.epoch_t: float | None = None  # when the detector last started or re-baselined
+        self.scenery: dict[int, tuple[float, tuple]] = {}  # track id -> (last seen, box) of static things
 
     # ------------------------------------------------------------------------------------------------
     def sides(self, tracks: list[TrackState]) -> tuple[list[str], np.ndarray]:
@@ -134,12 +163,16 @@ class AlertRules:
 
     def step(self, alive: list[TrackState], lost: list[TrackState], ctx: FrameContext) -> list[Detection]:
         out: list[Detection] = []
+        if self.epoch_t is None or ctx.quiet:
+            self.epoch_t = ctx.t
         seen = [tr for tr in alive if tr.last_frame == ctx.frame_index]
         sides, heights = self.sides(seen)
         self.last_sides = {tr.id: side for tr, side in zip(seen, sides, strict=True)}
+        self._mark_scenery(seen, self.last_sides, ctx)
         land_people = [(tr, e) for tr, s, e in zip(seen, sides, heights, strict=True) if s == LAND]
         for tr, side, e in zip(seen, sides, heights, strict=True):
             self._observe(tr, side, e, ctx)
+            self._weigh(tr, side, e, ctx, land_people)
             det = None if ctx.quiet else self._decide(tr, side, e, ctx, land_people)
             if det is not None:
                 out.append(det)
@@ -154,9 +187,50 @@ class AlertRules:
         return [d for d in out if d.confidence >= self.tuning.alert_confidence]
 
     # ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _observe_motion(tr: TrackState, e: float) -> None:
+        """How far the track has wandered from where it was born (smoothed, person heights)."""
+        if math.hypot(*tr.last_step) > MOTION_MAX_STEP * e:  # hopped to another blob: not the thing moving
+            tr.motion_anchor += tr.last_step
+            tr.motion_point += tr.last_step
+        tr.motion_point += MOTION_SMOOTH * (tr.centroid - tr.motion_point)
+        d = math.hypot(*(tr.motion_point - tr.motion_anchor))
+        if d >= MOTION_MIN_PX:
+            tr.excursion = max(tr.excursion, d / e)
+
+    @staticmethod
+    def behaved(tr: TrackState) -> bool:
+        """Moved like something alive since it was first seen, or was not there at a start; scenery that has
+        stood still since the detector started (or re-baselined) never does."""
+        return not tr.scenery_born or tr.excursion >= BEHAVED_MOVE
+
+    def _mark_scenery(self, seen: list[TrackState], sides: dict[int, str], ctx: FrameContext) -> None:
+        """Tracks born at a start epoch, or next to a static thing from one, must behave before they count."""
+        in_epoch = ctx.t - self.epoch_t < START_EPOCH_S
+        for tr in seen:
+            if tr.hits != 1:
+                continue
+            x, y, w, h = (float(v) for v in tr.box)
+            rows, cols = self.geo.shape
+            at_border = (x <= 1 or y <= 1 or x + w >= cols - 1 or y + h >= rows - 1) and sides.get(tr.id) == WATER
+            if in_epoch or at_border:  # (at the border, on the water, it did not appear: it is cut off by the
+                # picture or came in from outside; a walker coming in on land is judged by how he walks)
+                tr.scenery_born = True
+                continue
+            cx, cy = float(tr.centroid[0]), float(tr.centroid[1])
+            tr.scenery_born = any(x - 2 <= cx <= x + w + 2 and y - 2 <= cy <= y + h + 2
+                                  for _, (x, y, w, h) in self.scenery.values())
+        for tr in seen:
+            if tr.scenery_born and tr.excursion < BEHAVED_MOVE:
+                self.scenery[tr.id] = (ctx.t, tuple(float(v) for v in tr.box))
+            else:
+                self.scenery.pop(tr.id, None)
+        self.scenery = {k: v for k, v in self.scenery.items() if ctx.t - v[0] <= SCENERY_MEMORY_S}
+
     def _observe(self, tr: TrackState, side: str, e: float, ctx: FrameContext) -> None:
         if not tr.born_side:
             tr.born_side = side
+        self._observe_motion(tr, e)
         height = float(tr.box[3])
         # On land, a person is anything from a bare head (winter clothes can be as cold as the paving) to a
         # standing body, moving no faster than a runner: gulls are as small as a head but fly at 5+ heights/s.
@@ -171,9 +245,13 @@ class AlertRules:
             tr.land_point = tr.centroid.copy()
             tr.land_anchor = tr.anchor
             tr.land_height = max(tr.land_height, height / e)
+            if height >= 0.8 * tr.land_height * e and tr.sank_t is None:  # as tall as he stands
+                tr.land_top, tr.stand_t, tr.sink_frames = float(tr.box[1]), ctx.t, 0
+                tr.stand_behaved = self.behaved(tr)
             tr.land_peak = max(tr.land_peak, tr.peak)
             if height >= self.tuning.person_min_height * e:
                 self.person_warmth = max(tr.peak, self.person_warmth)
+        self._observe_sinking(tr, side, e, ctx)
         if side == LAND:
             tr.exit_peak = 0.0
         else:  # how warm it stayed since it left the land side: the falling body, before the splash cools it
@@ -195,15 +273,51 @@ class AlertRules:
             )  # (a box cut by the picture's border or an exclude zone moves its bottom without going anywhere)
             cut = self.geo.touches_exclude(tr.box, 0.3 * e)  # half hidden by a rope or mast: shape lies
             falling = math.hypot(*tr.velocity) >= FALL_MIN_SPEED * e
-            if tr.crossed_t is None and tr.land_person_t is not None and moved and falling and not cut:
+            # and the step over the line is the body moving, not the track taking another, bigger blob beyond it
+            # (a falling body shrinks to a head as it goes in, and its centre jumps with it: that is no hop)
+            hop = (math.hypot(*tr.last_step) > max(MOTION_MAX_STEP, tracker.MAX_SPEED * tr.last_dt) * e
+                   and tr.last_growth > tracker.SHAPE_JUMP)
+            if hop and tr.crossed_t is None:
+                tr.land_person_t = None  # this blob is not the one that stood on land: it has no such past
+            if (tr.crossed_t is None and tr.land_person_t is not None and moved and falling and not cut
+                    and self.behaved(tr)):
                 tr.crossed_t, tr.crossed_frame = ctx.t, ctx.frame_index
         elif tr.crossed_t is not None and side == LAND:
             # stepped back: a wobble at the edge; if it had alerted, a new crossing is a new incident
             tr.crossed_t, tr.water_frames, tr.alerted = None, 0, False
 
+    def _observe_sinking(self, tr: TrackState, side: str, e: float, ctx: FrameContext) -> None:
+        """Dropping out of sight behind the quay edge: the top falls fast towards the line, the bottom stays
+        on it (see SINK_*). Judged against how he stood when last seen on land as a person."""
+        top, prev_top, tr.prev_top = float(tr.box[1]), tr.prev_top, float(tr.box[1])
+        if tr.stand_t is None or tr.stand_t == ctx.t or tr.crossed_t is not None or tr.sank_t is not None:
+            return
+        # A body goes down over frames; a blob that flickers to a fragment of itself jumps in one. And it was a
+        # person (had behaved like one) while it still stood: the jump to a fragment is no behaviour.
+        tr.sink_frames = tr.sink_frames + 1 if top > prev_top and tr.last_growth >= SINK_MIN_GROWTH else 0
+        if tr.sink_frames < 2 or not tr.stand_behaved or tr.land_height < SINK_MIN_STANDING:
+            return
+        standing = tr.land_height * e
+        drop = float(tr.box[1]) - tr.land_top
+        dt = max(ctx.t - tr.stand_t, 1e-3)
+        on_line = abs(float(self.geo.water_distance(tr.anchor[None])[0])) <= (self.tuning.edge_margin + SINK_ON_LINE) * e
+        if (on_line and drop >= SINK_MIN_DROP * standing and drop / dt >= SINK_MIN_SPEED * e
+                and tr.box[3] <= SINK_MAX_LEFT * standing):
+            tr.sank_t, tr.sank_frame = ctx.t, ctx.frame_index
+            explain.add(tr.explain, 0.0, (True, False, False, False, False))  # went down at a fall's pace
+
+    def _gone_behind_edge(self, tr: TrackState, ctx: FrameContext, lost: bool) -> bool:
+        """It sank behind the edge and is gone: lost, or only a cold remnant (wet paving, spray) left."""
+        if tr.sank_t is None or tr.last_t - tr.sank_t > SINK_GONE_S or not self._inside_view(tr):
+            return False
+        return lost or tr.peak < SINK_GONE_WARMTH * tr.land_peak
+
     def _decide(self, tr, side, e, ctx, land_people) -> Detection | None:
         if tr.alerted:
             return None
+        if self._gone_behind_edge(tr, ctx, lost=False):
+            conf = 0.5 + 0.25 * min(1.0, tr.land_height) + 0.1
+            return self._alert("water_entry", tr, ctx, conf, tr.sank_frame, crossed_t=tr.sank_t)
         if tr.crossed_t is not None:
             confirmed = ctx.t - tr.crossed_t >= self.tuning.entry_confirm_s and tr.water_frames >= 2
             # In the water only head and shoulders show. Someone at the edge whose legs are as cold as the
@@ -254,6 +368,8 @@ class AlertRules:
             return None
         if not body_now or ctx.t - first < self.tuning.in_water_confirm_s:
             return None
+        if not self.behaved(tr):  # static since it was first seen: scenery (a lamp's head, a glint, a buoy)
+            return None
         frames = ctx.frame_index - tr.born_frame + 1
         if tr.hits < max(2, 0.6 * frames):  # flickers in and out: rain, glints, a wave crest; and seen twice
             return None  # itself, whatever record it took over (one frame of a gull landing is no body that stays)
@@ -295,16 +411,40 @@ class AlertRules:
             torso = tr.box[3] > WATER_MAX_HEIGHT * e + 2 and tr.box[2] <= TORSO_MAX_WIDTH * e
             if torso and float(self.geo.water_distance(tr.anchor[None])[0]) <= HIP_HEIGHT * e:
                 return False
-            for person, pe in land_people:
-                near = math.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
-                # His feet are a person height below his head even when his legs are as cold as the paving
-                # and only his upper body shows; his mirror image hangs below them.
-                feet_y = max(float(person.anchor[1]), float(person.box[1]) + pe)
-                dx, dy = float(tr.centroid[0] - person.anchor[0]), float(tr.centroid[1]) - feet_y
-                below = abs(dx) <= REFLECTION_SIDEWAYS * pe and -0.3 * pe <= dy <= REFLECTION_DEPTH * pe
-                if (near or below) and person.peak >= tr.peak and person.box[3] >= tun.person_min_height * pe:
-                    return False  # the mirror image of someone standing at the edge
+            if self._mirrors(tr, land_people):
+                return False  # the mirror image of someone standing at the edge
         return True
+
+    def _mirrors(self, tr: TrackState, land_people) -> bool:
+        """Could be the mirror image of someone standing at the edge: next to him or hanging below his feet,
+        and no warmer than he is."""
+        for person, pe in land_people:
+            near = math.hypot(*(person.anchor - tr.centroid)) < REFLECTION_RADIUS * pe
+            # His feet are a person height below his head even when his legs are as cold as the paving
+            # and only his upper body shows; his mirror image hangs below them.
+            feet_y = max(float(person.anchor[1]), float(person.box[1]) + pe)
+            dx, dy = float(tr.centroid[0] - person.anchor[0]), float(tr.centroid[1]) - feet_y
+            below = abs(dx) <= REFLECTION_SIDEWAYS * pe and -0.3 * pe <= dy <= REFLECTION_DEPTH * pe
+            if (near or below) and person.peak >= tr.peak and person.box[3] >= self.tuning.person_min_height * pe:
+                return True
+        return False
+
+    def _weigh(self, tr: TrackState, side: str, e: float, ctx: FrameContext, land_people) -> None:
+        """This frame's evidence for each explanation of the track (explain.py), on the water side only."""
+        if side != WATER:
+            return
+        size = float(max(tr.box[2], tr.box[3]))
+        speed = math.hypot(*tr.velocity) / e
+        behaved = self.behaved(tr)
+        person = behaved and self._body_like(tr, e, ctx, land_people, strict=True,
+                                             min_sigma=0.5 * self.tuning.head_min_sigma)
+        scenery = not behaved
+        reflection = self._mirrors(tr, land_people)
+        flat = tr.box[2] >= 1.5 * tr.box[3] and tr.box[2] <= BIRD_MAX_WIDTH * e
+        bird = flat or (speed > 2 * self.tuning.water_max_speed and size <= 0.5 * e)
+        boat = size > self.tuning.water_max_size * e and not (tr.crossed_t is not None or tr.sank_t is not None)
+        explain.add(tr.explain, ctx.t - tr.explain_t, (person, scenery, reflection, bird, boat))
+        tr.explain_t = ctx.t
 
     @staticmethod
     def _head_sized(tr: TrackState, e: float) -> bool:
@@ -340,6 +480,7 @@ class AlertRules:
                 tr.body_frames += rec.body_frames
                 tr.water_frames += rec.water_frames
                 tr.first_water_t = rec.first_water_t
+                tr.excursion = max(tr.excursion, rec.excursion)
                 del self.water_records[k]
                 return
 
@@ -348,11 +489,15 @@ class AlertRules:
             return None
         if tr.water_frames and tr.land_person_t is None and tr.crossed_t is None:
             self.water_records.append(WaterRecord(tr.last_t, tr.centroid.copy(), tr.body_frames, tr.water_frames,
-                                                  tr.first_water_t if tr.first_water_t is not None else tr.born_t))
+                                                  tr.first_water_t if tr.first_water_t is not None else tr.born_t,
+                                                  tr.excursion))
         # a body went under, not a fragment or a reflection: body-sized and about as warm as on land
         went_under = tr.water_height >= self.tuning.water_min_size and tr.exit_peak >= WARM_AS_LAND * tr.land_peak
         if tr.land_height < self.tuning.person_min_height:
             went_under = went_under and tr.water_peak >= self.tuning.head_min_sigma
+        if not ctx.quiet and self._gone_behind_edge(tr, ctx, lost=True):
+            conf = 0.5 + 0.25 * min(1.0, tr.land_height) + 0.1
+            return self._alert("water_entry", tr, ctx, conf, tr.sank_frame, t=ctx.t, crossed_t=tr.sank_t)
         if tr.crossed_t is not None and not ctx.quiet and self._inside_view(tr) and went_under:
             # Crossed into the water, then gone: under the surface. That is the alert, not a reason to forget.
             conf = 0.55 + 0.25 * min(1.0, tr.land_height) + 0.1
@@ -369,7 +514,7 @@ class AlertRules:
                 return self._alert("water_entry", tr, ctx, conf, handoff.frame_index, t=ctx.t)
         # a person on land up to a second before it was last seen (judged from then: at 2 fps losing a track
         # takes longer than that)
-        if tr.land_person_t is not None and tr.last_t - tr.land_person_t <= 1.0:
+        if tr.land_person_t is not None and tr.last_t - tr.land_person_t <= 1.0 and self.behaved(tr):
             e = float(self.geo.person_height(tr.anchor[1]))
             d = float(self.geo.water_distance(tr.anchor[None])[0])
             if abs(d) <= (self.tuning.edge_margin + 0.6) * e:
@@ -386,6 +531,9 @@ class AlertRules:
         in at the same spot, seconds or minutes apart), except when an incident there opened around the time
         of the crossing: that was him, reported through another track of the same fall (his head seen in the
         water before his crossing was confirmed, a fragment of the splash). The first alert stands."""
+        margin = explain.margin(tr.explain)
+        if margin < self.tuning.alert_margin:
+            return None  # the evidence does not yet outweigh the best other explanation by the site's margin
         tr.alerted = True
         point = tr.centroid
         e = float(self.geo.person_height(point[1]))
@@ -402,7 +550,8 @@ class AlertRules:
         self.incidents.append(tr.incident)
         x, y, w, h = (round(float(v)) for v in tr.box)
         conf = round(float(min(conf, 1.0)), 3)
-        return Detection(kind, float(ctx.t if t is None else t), int(evidence_frame), tr.id, (x, y, w, h), conf)
+        return Detection(kind, float(ctx.t if t is None else t), int(evidence_frame), tr.id, (x, y, w, h), conf,
+                         round(margin, 3))
 
     def _refresh_incidents(self, seen: list[TrackState], t: float) -> None:
         for tr in seen:

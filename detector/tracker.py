@@ -1,9 +1,13 @@
-"""Tracks with stable ids: blobs of consecutive frames joined by predicted position, gated by body size.
+"""Tracks with stable ids: blobs of consecutive frames joined by predicted position, size and warmth.
 
-The cost matrix (tracks x blobs) is one broadcast NumPy expression; the assignment is greedy over the
-sorted costs, which for the handful of objects on a quay is the optimal one in practice and needs no SciPy.
-The gate grows with the expected person size at that row (perspective) and with the track's own speed,
-so a falling body (fast, for half a second) keeps its id.
+Each track predicts its centre with a constant-velocity model (an alpha-beta filter: the velocity is a running
+mean of the measured steps). The cost of giving a blob to a track (tracks x blobs, one broadcast NumPy
+expression) is the distance from the prediction in units of the track's gate, plus how much the blob's area
+and warmth differ from the track's; the assignment is global (`scipy.optimize.linear_sum_assignment`), so in
+a crowd at the edge two people passing each other, or a person and his cooler reflection, keep their own ids.
+The gate grows with the expected person size at that row (perspective) and with the track's own speed, so a
+falling body (fast, for half a second) keeps its id; a still thing never takes a blob several times its size
+(something new arrived over it: a splash, a passer-by), which is a new track instead.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
+from quaywatch.detector import explain
 from quaywatch.detector.blobs import Blobs
 from quaywatch.detector.geometry import SceneGeometry
 
@@ -31,22 +37,39 @@ class TrackState:
         "core",
         "crossed_frame",
         "crossed_t",
+        "excursion",
         "exit_peak",
+        "explain",
+        "explain_t",
         "first_water_t",
         "hits",
         "id",
         "incident",
+        "jitter2",
         "land_anchor",
         "land_height",
         "land_peak",
         "land_person_t",
         "land_point",
+        "land_top",
+        "last_dt",
         "last_frame",
+        "last_growth",
+        "last_step",
         "last_t",
         "misses",
+        "motion_anchor",
+        "motion_point",
         "not_a_person",
         "peak",
         "peak_raw",
+        "prev_top",
+        "sank_frame",
+        "sank_t",
+        "scenery_born",
+        "sink_frames",
+        "stand_behaved",
+        "stand_t",
         "start_centroid",
         "velocity",
         "water_frames",
@@ -64,6 +87,9 @@ class TrackState:
         self.peak = float(blobs.peak[i])
         self.peak_raw = float(blobs.peak_raw[i])
         self.velocity = np.zeros(2)
+        self.last_step = np.zeros(2)
+        self.last_growth = 1.0  # area now / area the frame before
+        self.last_dt = 0.0
         self.born_t = self.last_t = t
         self.born_frame = self.last_frame = frame_index
         self.hits = 1
@@ -74,6 +100,13 @@ class TrackState:
         self.land_point: np.ndarray | None = None  # centroid when last seen on land as a person
         self.land_anchor: np.ndarray | None = None  # bottom-centre of its box then: where it stood
         self.land_height = 0.0
+        self.land_top = 0.0  # row of the box top when last seen standing on land
+        self.stand_t: float | None = None  # when it was last seen standing (a whole person) on land
+        self.stand_behaved = False  # it had behaved like a person by then (rules.behaved)
+        self.sink_frames = 0  # frames in a row its top went down since it last stood
+        self.prev_top = float(self.box[1])
+        self.sank_t: float | None = None  # when it dropped out of sight behind the quay edge (rules.py)
+        self.sank_frame = -1
         self.crossed_t: float | None = None
         self.crossed_frame = -1
         self.first_water_t: float | None = None
@@ -86,14 +119,34 @@ class TrackState:
         self.not_a_person = False  # long on the water without once looking like a person (rules.py)
         self.alerted = False
         self.incident = None  # the rules.Incident this track belongs to, once it alerted
+        # motion evidence (rules.py): a smoothed centre, where it was at birth, and the farthest it has been
+        # from there in person heights. Static scenery stays within its jitter; people wander, swim, bob.
+        self.motion_point = self.centroid.copy()
+        self.motion_anchor = self.centroid.copy()
+        self.excursion = 0.0
+        self.scenery_born = False  # born at a start or re-baseline (or from such a thing's blob): may be scenery
+        self.explain = explain.new_scores()  # evidence for each explanation of it, weighed over frames
+        self.explain_t = t
+        self.jitter2 = 0.0  # mean squared frame-to-frame step of the raw centre, halved: its noise variance
 
     def update(self, blobs: Blobs, i: int, t: float, frame_index: int, min_dt: float) -> None:
         # Never less than half a frame interval: two frames stamped 2 ms apart (a burst from a source
         # without timestamps) must not turn a 1 px jitter into a 500 px/s velocity.
         dt = max(t - self.last_t, min_dt)
         new_c = blobs.centroid[i]
-        inst_v = (new_c - self.centroid) / dt
+        step = new_c - self.centroid
+        inst_v = step / dt
+        # white noise around a fixed point steps sqrt(2) sigma a frame; smooth motion steps far less
+        self.jitter2 += 0.1 * (0.5 * float(step @ step) - self.jitter2)
         self.velocity = inst_v if self.hits == 1 else 0.5 * self.velocity + 0.5 * inst_v
+        self.last_step = step
+        self.last_dt = dt
+        growth = self.last_growth = float(blobs.area[i]) / max(self.area, 1.0)
+        if not 1 / SHAPE_JUMP < growth < SHAPE_JUMP:
+            # The blob changed shape at once (split, merged, a fragment of it flickered away): its centre jumped
+            # without the thing moving. That jump is no evidence of behaviour (rules.behaved): carry it over.
+            self.motion_anchor += step
+            self.motion_point += step
         self.centroid = new_c.copy()
         self.box = blobs.box[i].copy()
         self.core = blobs.core[i].copy()
@@ -116,6 +169,16 @@ class TrackState:
         return np.array([x + w / 2.0, y])
 
 
+SIZE_WEIGHT = 0.15  # cost per e-fold of area difference, in gate units: a size change must be paid for
+WARMTH_WEIGHT = 0.2  # cost per e-fold of warmth difference: a reflection is cooler than the person
+STILL_SPEED = 0.3  # person heights per second: slower is a still thing...
+STILL_MAX_GROWTH = 4.0  # ...which never grows to more than this many times its area in one frame
+MAX_GROWTH = 6.0  # no body grows this many times its area in one frame (a fall spreads 2-3x): it merged
+MAX_SPEED = 4.0  # person heights per second: a falling body; faster is a track hopping between blobs
+NO_MATCH = 1e6
+SHAPE_JUMP = 1.3  # area ratio between frames beyond which a centre's step is a change of shape, not motion
+
+
 class Tracker:
     def __init__(self, geometry: SceneGeometry, fps: float, max_miss_s: float = 0.5, gate: float = 0.8):
         self.geo = geometry
@@ -129,15 +192,12 @@ class Tracker:
         """Associate this frame's blobs. Returns (tracks alive after this frame, tracks lost this frame)."""
         matched_blobs = np.zeros(len(blobs), bool)
         if self.tracks and len(blobs):
-            cost = self._cost(blobs, t)
-            order = np.argsort(cost, axis=None)
-            used_t = np.zeros(len(self.tracks), bool)
-            for flat in order[: np.count_nonzero(cost <= 1.0)]:
-                ti, bi = divmod(int(flat), len(blobs))
-                if used_t[ti] or matched_blobs[bi]:
-                    continue
-                used_t[ti] = matched_blobs[bi] = True
-                self.tracks[ti].update(blobs, bi, t, frame_index, self.min_dt)
+            cost, allowed = self._cost(blobs, t)
+            rows, cols = linear_sum_assignment(np.where(allowed, cost, NO_MATCH))
+            for ti, bi in zip(rows.tolist(), cols.tolist(), strict=True):
+                if allowed[ti, bi]:
+                    matched_blobs[bi] = True
+                    self.tracks[ti].update(blobs, bi, t, frame_index, self.min_dt)
         lost: list[TrackState] = []
         alive: list[TrackState] = []
         for tr in self.tracks:
@@ -149,17 +209,28 @@ class Tracker:
         self.tracks = alive
         return alive, lost
 
-    def _cost(self, blobs: Blobs, t: float) -> np.ndarray:
-        """Distance from each track's predicted centre to each blob, in units of that track's gate (<=1 ok)."""
+    def _cost(self, blobs: Blobs, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cost, allowed), tracks x blobs. Cost: distance from the track's predicted centre in units of its gate,
+        plus the area and warmth differences; allowed: inside the gate, and no still thing grown several-fold."""
         c = np.array([tr.centroid for tr in self.tracks])
         v = np.array([tr.velocity for tr in self.tracks])
         dt = np.array([t - tr.last_t for tr in self.tracks])
+        area = np.array([tr.area for tr in self.tracks])
+        peak = np.array([tr.peak for tr in self.tracks])
         predicted = c + v * dt[:, None]
         e = self.geo.person_height(c[:, 1])
-        # No growth with time unseen: a track that waits for its object must not grab a neighbour instead.
-        gate = np.maximum(self.gate * e, 4.0) + 0.5 * np.hypot(*v.T) * dt
+        speed = np.hypot(*v.T)
+        # No growth with time unseen: a track that waits for its object must not grab a neighbour instead. Nor
+        # with a speed no body has: a track that hopped between specks must not widen its gate by hopping.
+        gate = np.maximum(self.gate * e, 4.0) + 0.5 * np.minimum(speed, MAX_SPEED * e) * dt
         d = np.hypot(*(predicted[:, None, :] - blobs.centroid[None, :, :]).transpose(2, 0, 1))
-        return d / gate[:, None]
+        position = d / gate[:, None]
+        growth = blobs.area[None, :] / np.maximum(area, 1.0)[:, None]
+        warmth = np.maximum(blobs.peak[None, :], 1e-3) / np.maximum(peak, 1e-3)[:, None]
+        cost = position + SIZE_WEIGHT * np.abs(np.log(growth)) + WARMTH_WEIGHT * np.abs(np.log(warmth))
+        still = (speed < STILL_SPEED * e)[:, None]
+        allowed = (position <= 1.0) & ~(still & (growth > STILL_MAX_GROWTH)) & (growth <= MAX_GROWTH)
+        return cost, allowed
 
     @property
     def nbytes(self) -> int:

@@ -33,6 +33,7 @@ class Detection:
     track_id: int
     bbox: BBox
     confidence: float
+    margin: float = 0.0  # how far 'a person in the water' out-scored the best other explanation (-1..1)
 
 
 @dataclass(slots=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 from quaywatch.errors import QuaywatchError
 from quaywatch.evaluation import scoring
 
+DEFAULT_SWEEP = "-1,-0.5,-0.25,0,0.25,0.5"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="run a recorded clip through the live detection path and print its alerts")
@@ -28,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exit 1 when missed: found is a floor; fa_per_hour, tta_median, tta_p95 are ceilings "
                         "(e.g. found=1.0,fa_per_hour=0.05,tta_p95=2.0)")
     e.add_argument("--jobs", type=int, default=None, help="parallel processes (default: CPU count)")
+    e.add_argument("--sweep", nargs="?", const=DEFAULT_SWEEP, metavar="M,M,...",
+                   help="re-run at each detector alert_margin value (write --sweep=-1,0,0.5; default %(const)s) "
+                        "and print falls found against false alarms per hour for each; the report plots them. "
+                        "Totals and --fail-under stay those of the site's own margin")
     e.set_defaults(func=_eval)
 
     r = sub.add_parser("real-frames", help="the real Aalborg frames (../shared) as negatives: stills and composites",
@@ -116,6 +122,7 @@ def _eval(args: argparse.Namespace) -> int:
     if missing:
         raise QuaywatchError(", ".join(missing) + (": no such clip or directory (it does not exist)" if len(missing) == 1
                                                     else ": no such clips or directories (they do not exist)"))
+    margins = _margins(args.sweep) if args.sweep else None
     scores, errors = evaluate(args.paths, jobs=args.jobs, progress=sys.stderr.isatty())
     t = scoring.totals(scores)
     print(f"{'clip':<44} {'sec':>7} {'events':>6} {'found':>5} {'missed':>6} {'FA':>3}  time to alert (s)")
@@ -133,13 +140,38 @@ def _eval(args: argparse.Namespace) -> int:
     if failed:
         for f in failed:
             print(f"FAIL: {f}", file=sys.stderr)
+    sweep = _sweep(args.paths, margins, args.jobs) if margins else None
     if args.report:
         from quaywatch.evaluation.report import write_report
 
-        write_report(args.report, scores, t, errors, failed)
+        write_report(args.report, scores, t, errors, failed, sweep)
         print(f"report: {args.report}", file=sys.stderr)
     summary = {**t.as_json(), "errors": len(errors)}
     if thresholds is not None:
         summary["passed"] = not failed and not errors
     print(json.dumps(summary))
     return 1 if failed or errors else 0
+
+
+def _margins(text: str) -> list[float]:
+    try:
+        margins = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise QuaywatchError(f"--sweep {text!r}: give margins as numbers, e.g. {DEFAULT_SWEEP}") from None
+    if not margins or any(not -1.0 <= m <= 1.0 for m in margins):
+        raise QuaywatchError(f"--sweep {text!r}: margins are between -1 and 1, e.g. {DEFAULT_SWEEP}")
+    return margins
+
+
+def _sweep(paths: list[str], margins: list[float], jobs: int | None) -> list[tuple[float, scoring.Totals]]:
+    from quaywatch.evaluation.runner import evaluate_margins
+
+    points = []
+    print(f"\n{'alert_margin':>12} {'found':>9} {'false alarms':>12} {'per hour':>9} {'tta median':>10} {'p95':>6}")
+    for m, (scores, _) in zip(margins, evaluate_margins(paths, margins, jobs=jobs), strict=True):
+        t = scoring.totals(scores)
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        print(f"{m:12.2f} {t.found:4d}/{t.events:<4d} {t.false_alarms:12d} {t.fa_per_hour:9.3f} "
+              f"{fmt(t.tta_median):>10} {fmt(t.tta_p95):>6}")
+        points.append((m, t))
+    return points

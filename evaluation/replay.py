@@ -77,3 +77,29 @@ def replay(clip: str | Path, site_path: str | None = None, camera_id: str | None
             bar.close()
     duration = max(last_t + 1.0 / info.fps, frames / info.fps) if frames else 0.0
     return ReplayResult(clip, site, camera, alerts, frames, info.fps, duration, truth)
+
+
+def with_tuning(camera: Camera, **overrides) -> Camera:
+    """The camera with some detector tuning fields overridden (checked like the site file's)."""
+    from quaywatch.config.detector import DetectorTuning
+
+    tuning = DetectorTuning.model_validate({**camera.detector.model_dump(), **overrides})
+    return camera.model_copy(update={"detector": tuning})
+
+
+def replay_margins(clip: str | Path, margins: list[float]) -> tuple[ReplayResult, list[list[Alert]]]:
+    """The clip through one detector per `alert_margin` value, each frame decoded once: the alerts each
+    value raises. A re-run per value, not one run thresholded after: an alert held back changes what
+    follows it (the incident it would have opened, a later alert of the same track)."""
+    clip = Path(clip)
+    site, camera, truth = resolve(clip, None, None)
+    info = clip_info(clip)
+    pipelines = [CameraPipeline(site, with_tuning(camera, alert_margin=m), fps=info.fps) for m in margins]
+    alerts: list[list[Alert]] = [[] for _ in margins]
+    last_t, frames = 0.0, 0
+    for t, frame in read_frames(clip):
+        for k, pipeline in enumerate(pipelines):
+            alerts[k] += pipeline.process(t, frame)
+        last_t, frames = t, frames + 1
+    duration = max(last_t + 1.0 / info.fps, frames / info.fps) if frames else 0.0
+    return ReplayResult(clip, site, camera, [], frames, info.fps, duration, truth), alerts

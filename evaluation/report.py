@@ -75,8 +75,23 @@ def tta_plot(scores: list[ClipScore]) -> str:
     return _svg(fig)
 
 
+def sweep_plot(points: list[tuple[float, Totals]]) -> str:
+    """Falls found against false alarms per camera-hour, one point per `alert_margin` value."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fa = [t.fa_per_hour for _, t in points]
+    found = [t.found_ratio for _, t in points]
+    ax.plot(fa, found, "o-", color="#24c")
+    for (m, _), x, y in zip(points, fa, found, strict=True):
+        ax.annotate(f"{m:+.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("false alarms per camera-hour")
+    ax.set_ylabel("events found (fraction)")
+    ax.set_title("alert_margin sweep: each point one value of the knob")
+    ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
 def write_report(path: str | Path, scores: list[ClipScore], totals: Totals, errors: list[str],
-                 failed: list[str]) -> None:
+                 failed: list[str], sweep: list[tuple[float, Totals]] | None = None) -> None:
     t = totals.as_json()
     rows = "".join(
         f"<tr class='{'bad' if s.missed or s.false_alarms else ''}'><td>{html.escape(Path(s.clip).name)}</td>"
@@ -101,6 +116,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}} tr.bad td{{backgr
 <h2>Totals</h2><table>{summary}</table>
 <h2>Timeline</h2>{timeline_plot(scores)}
 <h2>Time to alert</h2>{tta_plot(scores)}
+{"<h2>Margin sweep</h2>" + sweep_plot(sweep) if sweep else ""}
 <h2>Per clip</h2><table><tr><th>clip</th><th>camera</th><th>seconds</th><th>events</th><th>found</th>
 <th>missed</th><th>false alarms</th><th>time to alert (s)</th></tr>{rows}</table>
 {"<h2>Clips that could not be scored</h2><ul>" + errs + "</ul>" if errors else ""}

@@ -55,15 +55,38 @@ def test_sitter_at_the_edge_with_legs_over_the_water_does_not_alert():
 
 
 def test_swimmer_in_the_water_alerts_person_in_water_once():
-    head = Thing(lambda t: (40 + 2 * np.sin(t), 70 + np.sin(2 * t)), (5, 5), 29.0)
+    # already in the water at the first frame: found once he has swum (0.2 m/s here) beyond a static thing's jitter
+    head = Thing(lambda t: (40 + 3 * t, 70 + np.sin(2 * t)), (5, 5), 29.0)
     dets, _ = run(Scene([head], seconds=8.0))
     assert kinds(dets) == ["person_in_water"]
-    assert dets[0].t <= 1.5
+    assert dets[0].t <= 3.0
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_warm_thing_static_since_the_start_is_scenery_however_head_like(bits):
+    """Nothing is a person until it has behaved like one: a lamp's head over the water, a glint, a buoy, warm
+    and head-sized in the water from the first frame and still since (sensor noise shakes its blob), never
+    alerts; a head that appears later in the same spot is new and does."""
+    lamp = Thing(lambda t: (40 + 0.4 * np.sin(7 * t), 70), (5, 5), 29.0)
+    dets, results = run(Scene([lamp], seconds=12.0), bits)
+    assert dets == []
+    assert any(tr.on_water and tr.age > 50 for tr in results[-1].tracks)  # seen and judged, not missed
+    later = Thing(lambda t: (40, 70) if t >= 3.0 else None, (5, 5), 29.0)
+    dets, _ = run(Scene([later], seconds=6.0), bits)
+    assert kinds(dets) == ["person_in_water"]
+
+
+def test_a_glint_that_flickers_where_it_stood_stays_scenery():
+    """A blob that comes and goes where a static thing stood is born again and again, never moving: each new
+    track there is scenery too (it takes the static thing's place), not a fresh head in the water."""
+    glint = Thing(lambda t: (40, 70) if (t < 4.0 or int(t * 3) % 2 == 0) else None, (5, 5), 29.0)
+    dets, _ = run(Scene([glint], seconds=10.0))
+    assert dets == []
 
 
 def test_new_incident_elsewhere_alerts_again_but_the_same_person_reacquired_does_not():
     # one head dives (gone 1 s) and resurfaces nearby; a second head appears far away later
-    first = Thing(lambda t: None if 3.0 < t < 4.0 else (30 + t, 30), (5, 5), 29.0)
+    first = Thing(lambda t: None if 3.0 < t < 4.0 else (30 + 3 * t, 30), (5, 5), 29.0)  # swims 0.2 m/s
     second = Thing(lambda t: (60, 110) if t > 5.0 else None, (5, 5), 29.0)
     dets, _ = run(Scene([first, second], seconds=8.0))
     assert kinds(dets) == ["person_in_water", "person_in_water"]
@@ -99,7 +122,7 @@ def test_small_fast_engine_glow_at_boat_speed_is_not_a_person():
 
 
 def test_exclude_zone_hides_a_warm_rope():
-    rope = Thing(lambda t: (30 + 2 * np.sin(3 * t), 50), (6, 7), 29.0)  # a warm fender swaying on its rope
+    rope = Thing(lambda t: (30 + 9 * np.sin(2 * t), 50), (6, 7), 29.0)  # a warm fender swinging on its rope
     dets, _ = run(Scene([rope], seconds=4.0))
     assert kinds(dets) == ["person_in_water"]  # without the zone the swaying warm rope looks like a body
     dets, _ = run(Scene([rope], seconds=4.0), exclude=[[[20, 30], [40, 30], [40, 70], [20, 70]]])
@@ -154,9 +177,9 @@ def test_a_track_reborn_where_a_water_track_was_lost_keeps_that_record():
     """Track ids break (a blob splits, a wave hides it); the evidence must not. Something head-warm that
     appears exactly where a duck just vanished is taken for that duck at first: it alerts, but only once
     it has looked like a person for most of the combined record, later than in open water."""
-    duck = Thing(lambda t: (40 + 0.5 * t, 60) if t < 4.0 else None, (8, 5), 18.0)
+    duck = Thing(lambda t: (40 + 2 * t, 60) if t < 4.0 else None, (8, 5), 18.0)  # paddling: not scenery
     # back 1.5 s later: past the tracker's patience (0.5 s), so a new track id, within the water memory (5 s)
-    there = Thing(lambda t: (42, 60) if t >= 5.5 else None, (5, 5), 29.0)
+    there = Thing(lambda t: (48, 60) if t >= 5.5 else None, (5, 5), 29.0)
     elsewhere = Thing(lambda t: (42, 110) if t >= 5.5 else None, (5, 5), 29.0)
     dets_there, _ = run(Scene([duck, there], seconds=12.0), 16)
     dets_elsewhere, _ = run(Scene([duck, elsewhere], seconds=12.0), 16)
@@ -200,7 +223,7 @@ def test_a_crossing_right_after_a_body_was_reported_there_is_that_body_not_a_sec
     """A body reported in the water (person_in_water) and, seconds later, a crossing confirmed next to it: the
     faller was seen in the water before his crossing was confirmed. One alert. A crossing there long after
     the first report is another person: two."""
-    body = Thing(lambda t: (LINE_X - 20 + np.sin(2 * t), 95), (5, 5), 30.0)  # 25 px from where he lands
+    body = Thing(lambda t: (LINE_X - 20 - 4 * t, 95), (5, 5), 30.0)  # swims off from 25 px from where he lands
 
     def crossing(t_cross):
         return Thing(fall(120, 60, t_cross=t_cross, visible_after=None), body_then_head(t_cross), 30.0)
@@ -215,7 +238,7 @@ def test_a_crossing_right_after_a_body_was_reported_there_is_that_body_not_a_sec
 def test_no_person_in_water_from_8bit_heads_too_small_to_have_a_shape(bits, alerts):
     """Where a standing person is 12 px (under in_water_min_person_px) an 8-bit head is 2-3 px: nothing but
     brightness, which the AGC gives a duck too. Radiometric frames still know its temperature."""
-    swimmer = Thing(lambda t: (LINE_X - 25 + np.sin(2 * t), 60), (3, 3), 30.0)
+    swimmer = Thing(lambda t: (LINE_X - 25 - 2 * t, 60), (3, 3), 30.0)
     dets, _ = run(Scene([swimmer], seconds=4.0), bits, person_px_top=12, person_px_bottom=12)
     assert kinds(dets) == alerts
 
@@ -329,4 +352,60 @@ def test_one_frame_where_a_short_lived_warm_thing_was_lost_is_not_a_person_in_wa
     # the same two sightings held for a second each are a person in the water
     held = Thing(lambda t: (40, 60) if 1.85 <= t < 3.0 else None, (5, 5), 29.0)
     dets, _ = run(Scene([first, held], seconds=4.0), 16)
+    assert kinds(dets) == ["person_in_water"]
+
+
+def _edge_walker_who_drops(t_drop: float, drop_s: float, left_px: float, stays: bool):
+    """Walks down along the quay edge (box 8x24, bottom at the quay line's band), then from t_drop his top
+    drops to `left_px` over the edge in drop_s while his bottom stays where it was; then gone unless `stays`."""
+
+    def height(t):
+        if t < t_drop:
+            return 24.0
+        return max(left_px, 24.0 - (24.0 - left_px) * (t - t_drop) / drop_s)
+
+    def path(t):
+        if not stays and t > t_drop + drop_s + 0.05:
+            return None
+        bottom = 40 + 12 * min(t, t_drop) + 12
+        return (LINE_X + 4, bottom - height(t) / 2)
+
+    return Thing(path, lambda t: (8.0, height(t)), 30.0)
+
+
+@pytest.mark.parametrize(("drop_s", "left_px", "stays", "alerts"), [
+    (0.35, 3.0, False, ["water_entry"]),  # falls over the edge and is gone behind it: the wall foot is unseen
+    (1.2, 14.0, True, []),  # sits down at the edge
+    (0.35, 12.0, True, []),  # crouches fast, and is still there
+])
+def test_a_body_that_sinks_out_of_sight_behind_the_quay_edge_is_a_fall(drop_s, left_px, stays, alerts):
+    """From a camera on the same side the quay hides the water at its foot: a faller never crosses the line.
+    His top drops at a fall's pace while the edge cuts off his bottom, and then he is gone."""
+    dets, _ = run(Scene([_edge_walker_who_drops(2.0, drop_s, left_px, stays)], seconds=5.0))
+    assert kinds(dets) == alerts
+    if alerts:
+        assert 2.0 <= dets[0].t <= 3.0
+
+
+def test_alert_margin_holds_an_alert_back_until_the_evidence_outweighs_the_other_explanations():
+    """A swimmer already in the water at start first looks like static scenery (he has not yet moved beyond
+    a still thing's jitter), then like a person in the water. With the knob at -1 the rules alone decide; at
+    0.5 the alert waits until 'a person in the water' out-scores 'scenery' by that much, and says so."""
+    head = Thing(lambda t: (40 + 3 * t, 70 + np.sin(2 * t)), (5, 5), 29.0)
+    loose, _ = run(Scene([head], seconds=8.0), alert_margin=-1.0)
+    strict, _ = run(Scene([head], seconds=8.0), alert_margin=0.5)
+    assert kinds(loose) == kinds(strict) == ["person_in_water"]
+    assert loose[0].margin < 0.5 <= strict[0].margin
+    assert strict[0].t > loose[0].t
+
+
+def test_a_static_warm_thing_at_the_picture_border_has_not_appeared_it_must_move_in():
+    """Something warm showing at the picture's border mid-stream is cut off by it, or came in from outside: it
+    did not appear in the water. Static there, it is scenery; a swimmer who comes in from the border swims."""
+    at_border = Thing(lambda t: (40, 116) if t >= 3.0 else None, (5, 6), 29.0)
+    dets, results = run(Scene([at_border], seconds=9.0))
+    assert dets == []
+    assert any(tr.on_water for tr in results[-1].tracks)
+    swims_in = Thing(lambda t: (40, 116 - 4 * (t - 3.0)) if t >= 3.0 else None, (5, 6), 29.0)
+    dets, _ = run(Scene([swims_in], seconds=9.0))
     assert kinds(dets) == ["person_in_water"]
