@@ -76,13 +76,12 @@ class CameraCapture:
         realtime: bool = True,
         source: FrameSource | None = None,  # for tests and the simulator; default from camera.source
         ring: EncodedRing | None = None,  # the camera's evidence ring, for sources that read packets
-        gate=None,  # held while decoding (EdgeWorker: the owning detection thread's core)
     ):
         self.camera = camera
         self.config = config
         self._on_frame = on_frame
         self._on_health = on_health
-        self._source = source or open_source(camera, config, realtime=realtime, ring=ring, gate=gate)
+        self._source = source or open_source(camera, config, realtime=realtime, ring=ring)
         # a source that decodes a stream thins to detect_fps itself (before decoding); others are thinned here
         self._thin = Thinner(None if getattr(self._source, "thinned", False) else camera.detect_fps)
         self._stop = threading.Event()

@@ -7,10 +7,7 @@ Frames flow:  CameraCapture thread --on_frame--> per-camera queue (up to a secon
 CPU is bounded by the number of detection threads, not by the number of cameras: OpenCV and NumPy release
 the GIL, so one thread per core keeps the cores busy. Each thread owns whole cameras (assigned at start,
 the busiest first to the least loaded thread) and has its own ready queue: no lock is shared between
-detection threads on the frame path. A detection thread's `core` lock is held while it detects and by its
-cameras' capture threads while they decode (not while they wait for the network): the work of one core
-runs one piece at a time, so on a contended machine 64 decoding threads cannot crowd out the two that
-detect (Linux shares CPU thread by thread; measured: 6x more frames detected at load 14).
+threads on the frame path, only each camera's own between its capture thread and its detection thread.
 Evidence is the camera's own encoded stream (edge/packet_ring.py): nothing decoded is kept. Frames arrive in bursts (a congested link, a capture
 thread that waited for the CPU) even from a camera whose detector easily keeps up, and the detector must see
 every one of them: a fall lasts half a second, and a tracker that misses frames of it loses the body. So a
@@ -87,7 +84,6 @@ class DetectionThread:
         self.index = index
         self.ready: queue.SimpleQueue[CameraRunner | None] = queue.SimpleQueue()
         self.load = 0.0  # pixels a second of the cameras it owns
-        self.core = threading.Lock()  # held while detecting, and by its cameras' capture threads while decoding
         self.thread: threading.Thread | None = None
 
 
@@ -179,7 +175,6 @@ class EdgeWorker:
                 on_frame=lambda cf, r=runner: self._on_frame(r, cf),
                 on_health=lambda h, r=runner: self._on_health(r, h),
                 realtime=self.realtime, source=self._sources.get(runner.camera.id), ring=runner.ring,
-                gate=runner.owner.core,
             ).start()
         self._ticker = threading.Thread(target=self._tick_loop, name="edge-health", daemon=True)
         self._ticker.start()
@@ -263,8 +258,7 @@ class EdgeWorker:
                     runner.scheduled = False
                     continue
             try:
-                with owner.core:
-                    self._detect(runner, cf)
+                self._detect(runner, cf)
             finally:
                 with runner.lock:
                     again = bool(runner.waiting)

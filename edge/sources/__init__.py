@@ -20,12 +20,12 @@ def camera_password(camera: Camera) -> str | None:
 
 
 def open_source(camera: Camera, config: CaptureConfig, *, realtime: bool = True,
-                ring: EncodedRing | None = None, gate=None) -> FrameSource:
+                ring: EncodedRing | None = None) -> FrameSource:
     """Build (not yet open) the source for `camera.source`; `realtime` paces file replay at the clip's fps.
     Sources that read an encoded stream keep its packets in `ring` (evidence) and thin their frames to the
     camera's `detect_fps` before decoding where the codec allows."""
     url = camera.source
-    keep = {"ring": ring, "detect_fps": camera.detect_fps, "gate": gate}
+    keep = {"ring": ring, "detect_fps": camera.detect_fps}
     scheme = urlsplit(url).scheme if "://" in url else "file"
     if scheme in ("rtsp", "rtsps"):
         from quaywatch.edge.sources.rtsp import RtspSource

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -92,7 +91,7 @@ class VideoReader:
     will see its frame (for the evidence ring)."""
 
     def __init__(self, container, stream, *, detect_fps: float | None = None, ring: EncodedRing | None = None,
-                 unit_time: Callable[[float | None, float], float] | None = None, gate=None):
+                 unit_time: Callable[[float | None, float], float] | None = None):
         self._packets = container.demux(stream)
         self.codec = stream.codec_context
         self.time_base = stream.time_base
@@ -105,7 +104,6 @@ class VideoReader:
         self._unit_time = unit_time or (lambda pts, arrival: arrival)
         self._bsf = None
         self._decoding_all = True
-        self._gate = gate if gate is not None else contextlib.nullcontext()
         if self._ring is not None:
             extradata = bytes(self.codec.extradata or b"")
             if extradata[:1] == b"\x01":  # MP4-style (avcC/hvcC): the ring keeps Annex B, as RTSP sends it
@@ -131,8 +129,7 @@ class VideoReader:
                 if wanted != self._decoding_all:
                     self.codec.skip_frame = "DEFAULT" if wanted else "NONREF"
                     self._decoding_all = wanted
-                with self._gate:
-                    self._pending.extend(self.codec.decode(packet))
+                self._pending.extend(self.codec.decode(packet))
                 if not wanted and not self._pending:
                     self.undecoded += 1
                 self._keep(packet)  # after decoding: the bitstream filter may take the packet's data

@@ -18,7 +18,7 @@ class OnvifSource:
     thinned = True  # the RTSP stream behind it thins to detect_fps
 
     def __init__(self, url: str, config: CaptureConfig, *, password: str | None = None,
-                 ring: EncodedRing | None = None, detect_fps: float | None = None, gate=None):
+                 ring: EncodedRing | None = None, detect_fps: float | None = None):
         self.target = parse_onvif_url(url)
         self._url = url
         self._config = config
@@ -27,7 +27,7 @@ class OnvifSource:
         self.nominal_fps: float | None = None
         self.device: OnvifDevice | None = None
         self._rtsp: RtspSource | None = None
-        self.ring, self.detect_fps, self.gate = ring, detect_fps, gate
+        self.ring, self.detect_fps = ring, detect_fps
 
     def open(self) -> None:
         self.close()
@@ -39,7 +39,7 @@ class OnvifSource:
             raise (SourceTimeout if "no ONVIF answer" in text else SourceError)(text) from None
         rtsp = RtspSource(self.device.stream_uri, self._config, user=self.target.user, password=self._password,
                           description=f"{self.description} ({self.device.profile.token})",
-                          ring=self.ring, detect_fps=self.detect_fps, gate=self.gate)
+                          ring=self.ring, detect_fps=self.detect_fps)
         rtsp.open()
         self._rtsp = rtsp
         self.nominal_fps = rtsp.nominal_fps or self.device.profile.fps

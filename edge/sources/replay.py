@@ -23,12 +23,11 @@ class ReplaySource:
     thinned = True  # frames come already thinned to detect_fps
 
     def __init__(self, path: str | Path, *, realtime: bool = True, ring: EncodedRing | None = None,
-                 detect_fps: float | None = None, gate=None):
+                 detect_fps: float | None = None):
         self.path = Path(path)
         self.realtime = realtime
         self.ring = ring
         self.detect_fps = detect_fps
-        self.gate = gate
         self.description = str(self.path)
         self.nominal_fps: float | None = None
         self._container = None
@@ -53,7 +52,7 @@ class ReplaySource:
         self._closed.clear()
         self._container = container
         self._reader = VideoReader(container, stream, detect_fps=self.detect_fps, ring=self.ring,
-                                   unit_time=self._clip_time, gate=self.gate)
+                                   unit_time=self._clip_time)
 
     def _clip_time(self, pts: float | None, arrival: float) -> float:
         t = pts if pts is not None else self._count / (self.nominal_fps or 9.0)

@@ -27,7 +27,7 @@ class RtspSource:
     live = True
 
     def __init__(self, url: str, config: CaptureConfig, *, user: str | None = None, password: str | None = None,
-                 description: str | None = None, ring: EncodedRing | None = None, detect_fps: float | None = None, gate=None):
+                 description: str | None = None, ring: EncodedRing | None = None, detect_fps: float | None = None):
         self._user = user if user is not None else _user_of(url)
         self._password = password
         self._url = with_credentials(url, self._user, password) if password else url
@@ -37,7 +37,6 @@ class RtspSource:
         self.resolution: tuple[int, int] | None = None
         self.ring = ring  # the camera's evidence ring: every packet goes in (H.264/H.265)
         self.detect_fps = detect_fps
-        self.gate = gate
         self._container = None
         self._reader: VideoReader | None = None
         self.clock = StreamClock()  # frame times from the stream's PTS, anchored afresh at every open
@@ -67,8 +66,7 @@ class RtspSource:
         self.nominal_fps = float(rate) if rate else None
         self.resolution = (stream.codec_context.width, stream.codec_context.height)
         self.clock.reset()  # a new session: a new stream clock
-        reader = VideoReader(container, stream, detect_fps=self.detect_fps, ring=self.ring, unit_time=self._unit_time,
-                             gate=self.gate)
+        reader = VideoReader(container, stream, detect_fps=self.detect_fps, ring=self.ring, unit_time=self._unit_time)
         with self._lock:
             self._container = container
             self._reader = reader
