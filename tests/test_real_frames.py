@@ -22,11 +22,8 @@ def camera():
     return load_site("aalborg-havnefront").camera("cam-1")
 
 
-# Today's detector (main at 982ac66) alerts on 1 of the 1,601: image_0049.jpg, person_in_water at 1.22 s,
-# bbox (52, 111, 16, 7). The detector's own branch for issue 12 fixes it; drop this marker when it lands
-# (strict: the test then fails as XPASS until the marker goes; while it alerts, the harness is not blind).
-@pytest.mark.xfail(strict=True, reason="FLOOR NOT YET MET by today's detector: 1 of 1,601 real frames alerts "
-                                       "(image_0049.jpg, person_in_water); the issue-12 detector change fixes it")
+# The detector at 982ac66 alerted on 1 of the 1,601 (image_0049.jpg, person_in_water at 1.22 s, bbox
+# (52, 111, 16, 7)): the harness is not blind. Since issue 12's "scenery until it behaves like a person", none.
 def test_floor_no_alert_on_any_of_the_1601_real_frames_held_as_stills(camera):
     paths = frame_paths(require_shared(FRAMES))
     assert len(paths) == 1601
