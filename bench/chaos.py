@@ -76,9 +76,9 @@ class Schedule:
     kinds: list[str] = field(default_factory=list)
 
 
-KINDS = ["kill9", "sigstop", "broker_restart", "broker_kill", "twilio_refuse", "twilio_hang", "twilio_500",
+KINDS = ["kill9", "sigstop", "sigstop_holding_claims", "broker_restart", "broker_kill", "twilio_refuse", "twilio_hang", "twilio_500",
          "cpu_hog", "disk_full", "hostile"]
-SHORT = Schedule("short", faults_s=120, gap_s=12, event_every_s=7, outage_s=(15, 25), settle_s=120,
+SHORT = Schedule("short", faults_s=132, gap_s=12, event_every_s=7, outage_s=(15, 25), settle_s=120,
                  owed_retry_max_s=5, hog_s=8)
 LONG = Schedule("long", faults_s=1200, gap_s=30, event_every_s=10, outage_s=(60, 180), settle_s=300,
                 owed_retry_max_s=30, hog_s=30)
@@ -270,6 +270,13 @@ class Harness:
             pending.append((now + held, f"SIGCONT {node.site['alerting']['instance_id']}",
                             lambda: node.process and node.process.signal(signal.SIGCONT)))
             outage = held
+        elif kind == "sigstop_holding_claims":
+            # Twilio slow (each request held past the client's timeout), then, once pages are owed and being
+            # looked up, the node holding claims frozen past the lease: the other node takes them over and
+            # sends; the frozen one, resumed, must not (the fencing check right before the request).
+            outage = max(outage, 30)
+            self.twilio.hang_for(outage, hold_s=4)
+            pending.append((now + 12, "SIGSTOP the node holding claims", lambda: self.freeze_claimant(pending)))
         elif kind == "broker_restart":
             self.broker.restart()
             outage = 0
@@ -301,6 +308,22 @@ class Harness:
             outage = 0
         self.faults[kind] += 1
         self.log(f"fault: {kind}" + (f" for {outage:.0f} s" if outage else ""))
+
+    def freeze_claimant(self, pending: list) -> None:
+        import psycopg
+
+        with psycopg.connect(self.store_url) as conn:
+            holders = [r[0] for r in conn.execute("SELECT claimed_by FROM messages WHERE status = 'sending'")]
+        alive = {n.site["alerting"]["instance_id"]: n for n in self.nodes if n.process}
+        pick = next((alive[h] for h in holders if h in alive), None) or (
+            self.rng.choice(list(alive.values())) if alive else None)
+        if pick is None:
+            return
+        pick.process.signal(signal.SIGSTOP)
+        self.log(f"  {pick.site['alerting']['instance_id']} frozen holding {len(holders)} claim(s)")
+        pending.append((time.monotonic() + LEASE_S + self.rng.uniform(5, 10),
+                        f"SIGCONT {pick.site['alerting']['instance_id']}",
+                        lambda: pick.process and pick.process.signal(signal.SIGCONT)))
 
     def stop_hogs(self) -> None:
         for h in self.hogs:
