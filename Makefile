@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench eval fixtures clean system-deps
+.PHONY: demo test lint bench chaos eval fixtures clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -35,6 +35,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The long fault schedule of bench/chaos.py (about 22 minutes); the short one runs in the tests.
+chaos: $(STAMP)
+	@bash .ci/system-deps.sh test
+	$(BIN)/python bench/chaos.py --long
 
 eval: $(STAMP)
 	$(BIN)/quaywatch eval recordings_fixtures/ --report eval-report.html

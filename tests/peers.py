@@ -239,6 +239,9 @@ class TwilioStandIn:
     forwards it to `upstream` (Prism) or, without one, answers 201 itself. Faults on demand: `fail_next(n)`
     answers 500 n times, `hang_next(n, s)` holds n requests for s seconds (a client timeout), `drop_next(n, s)`
     holds n requests for s seconds and then closes the connection unanswered: those never reached Twilio.
+    Outages by the clock (bench/chaos.py): `fail_for(s)` answers 500 for s seconds, `hang_for(s, hold)` holds
+    each request arriving in those s seconds for `hold` seconds and then answers it (created: a slow Twilio),
+    `refuse_for(s)` closes the listening socket for s seconds (connection refused).
 
     Like Twilio it keeps what it created: each message or call answered 2xx gets a SID of its own (Prism's mock
     answers one example SID for all), and the list APIs (GET Messages.json / Calls.json, filtered by To and
@@ -257,6 +260,9 @@ class TwilioStandIn:
         self._hang = (0, 0.0)
         self._drop = (0, 0.0)
         self._created = 0
+        self._fail_until = 0.0  # monotonic deadlines of the outages by the clock
+        self._hang_until, self._hang_hold = 0.0, 0.0
+        self._reopen: threading.Timer | None = None
         self._closing = threading.Event()  # releases dropped requests at stop()
         self._lock = threading.Lock()
         outer = self
@@ -276,7 +282,14 @@ class TwilioStandIn:
             def _serve(self):
                 outer._handle(self)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._handler = Handler
+        self._bind()
+
+    def _bind(self) -> None:
+        import http.server
+        import threading
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -290,8 +303,42 @@ class TwilioStandIn:
 
     def stop(self) -> None:
         self._closing.set()
+        with self._lock:
+            if self._reopen is not None:
+                self._reopen.cancel()
+            refused, self._reopen = self._reopen is not None, None
+        if not refused:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def fail_for(self, seconds: float, status: int = 500) -> None:
+        with self._lock:
+            self._fail_until = time.monotonic() + seconds
+            self._fail_status = status
+
+    def hang_for(self, seconds: float, hold_s: float) -> None:
+        with self._lock:
+            self._hang_until, self._hang_hold = time.monotonic() + seconds, hold_s
+
+    def refuse_for(self, seconds: float) -> None:
+        """Nothing listens on the port for `seconds` (requests in progress finish), then it listens again."""
+        import threading
+
+        with self._lock:
+            if self._reopen is not None or self._closing.is_set():
+                return
+            self._reopen = threading.Timer(seconds, self._listen_again)
         self.server.shutdown()
         self.server.server_close()
+        self._reopen.start()
+
+    def _listen_again(self) -> None:
+        with self._lock:
+            if self._reopen is None:
+                return  # stopped meanwhile
+            self._reopen = None
+            self._bind()
+            self.thread.start()
 
     def fail_next(self, n: int, status: int = 500) -> None:
         with self._lock:
@@ -390,6 +437,9 @@ class TwilioStandIn:
             self._fail -= int(fail)
             hang = self._hang[1] if self._hang[0] > 0 else 0.0
             self._hang = (self._hang[0] - int(hang > 0), self._hang[1])
+            now = time.monotonic()
+            fail = fail or now < self._fail_until
+            hang = hang or (self._hang_hold if now < self._hang_until else 0.0)
             drop = self._drop[1] if self._drop[0] > 0 and h.command == "POST" else 0.0
             self._drop = (self._drop[0] - int(drop > 0), self._drop[1])
         if drop:
