@@ -128,7 +128,11 @@ class Reconciler:
         inc = self.store.incident(row["incident_id"]) if row["incident_id"] else None
         page = self._page(row, inc)
         try:
-            found = await self.esc.pager.find_sent(page, row["created_at"] - CLOCK_SLACK_S)
+            # A page whose request never passed its fencing check cannot be at the provider: sent without
+            # asking. Otherwise only what the provider created after the request first left can be it (a
+            # call carries no text: an earlier call to the same number is another page's).
+            left_at = row.get("left_at")
+            found = [] if left_at is None else await self.esc.pager.find_sent(page, left_at - CLOCK_SLACK_S)
         except LookupFailed as exc:
             self.esc.provider.failed(f"lookup: {exc}", time.time())
             if owed:

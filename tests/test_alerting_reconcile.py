@@ -22,7 +22,7 @@ from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.escalation import Escalator
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
-from quaywatch.alerting.notify.pager import Found, LookupFailed, Page, Sent
+from quaywatch.alerting.notify.pager import Fenced, Found, LookupFailed, Page, Sent
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.loader import load_site
 from tests.peers import wait_until
@@ -42,23 +42,28 @@ RECONCILED = "quaywatch_alerting_inflight_reconciled_total"
 
 
 class StallingPager(DryRunPager):
-    """The dry-run pager, but a send can stall: before it leaves (`stall_before`: the request never got out)
-    or after (`stall_after`: it left, the answer never came back). A stalled send waits for `release`, or
-    forever: its node is as good as dead. Lookups can be made to fail, and are counted."""
+    """The dry-run pager, but a send can stall: right before its request leaves, its fencing check passed
+    (`stall_before`: the request never got out, though it might have: reconciliation must ask), before even
+    the fencing check (`stall_before_fence`: nothing can have left), or after (`stall_after`: it left, the
+    answer never came back). A stalled send waits for `release`, or forever: its node is as good as dead.
+    Lookups can be made to fail, and are counted."""
 
-    def __init__(self, stall_before: bool = False, stall_after: bool = False):
+    def __init__(self, stall_before: bool = False, stall_after: bool = False, stall_before_fence: bool = False):
         super().__init__(io.StringIO())
         self.stall_before, self.stall_after = stall_before, stall_after
+        self.stall_before_fence = stall_before_fence
         self.release = asyncio.Event()
         self.stalled = 0
         self.lookups: list[Page] = []
         self.failing_lookups = 0
 
     async def send(self, page: Page) -> Sent:
-        if self.stall_before:
+        if self.stall_before_fence or self.stall_before:
+            if self.stall_before and page.fence is not None and not page.fence():
+                raise Fenced(f"{page.channel} to {page.to}: claim no longer held by this node: not sent")
             self.stalled += 1
             await self.release.wait()
-        sent = await super().send(page)
+        sent = await super().send(page)  # fenced again, as the Twilio pager fences each attempt
         if self.stall_after:
             self.stalled += 1
             await self.release.wait()
@@ -281,6 +286,7 @@ def test_a_repeated_page_with_the_same_words_is_not_taken_for_the_one_that_left(
                 for loop in (0, 1)]
         for i, row in enumerate(rows):
             node.store.claim_message(row, then + i, claimant="alerting-a")
+            assert node.store.fence(row["id"], "alerting-a", 0, then + i)  # both requests may have left
         await provider.send(Page(rows[0]["id"], "sms", POLICE, rows[0]["body"]))  # only the first left
         await node.reconcile()
         first, second = (node.store.message(r["id"]) for r in rows)
@@ -516,3 +522,46 @@ def test_a_page_older_than_the_newest_fifty_to_its_number_is_still_found(twilio)
     assert not_found == []
     later_pages = [r for r in twilio.gets("/Messages.json") if "Page=1" in r["path"]]
     assert later_pages and all(r["upstream_status"] == 200 for r in later_pages), later_pages  # Twilio's contract
+
+
+class CallsWithoutText(StallingPager):
+    """A provider whose calls, as Twilio's Call resources, carry no text: a lookup sees every call to the
+    number made since, whichever page it was."""
+
+    def __init__(self, calls: list[tuple[str, str, float]]):
+        super().__init__()
+        self.calls = calls  # (sid, to, created_at)
+
+    async def find_sent(self, page: Page, since: float) -> list[Found]:
+        self.lookups.append(page)
+        return [Found(sid, "completed", at) for sid, to, at in self.calls if to == page.to and at >= since]
+
+
+def test_a_call_that_never_left_is_made_and_never_takes_another_incidents_call(store_url):
+    """bench/chaos.py found it: page A's fencing check never passed (the store was full), so its request never
+    left; page B, to the same number, left into a hanging Twilio and its call was made, the answer lost. A's
+    lookup took B's call for its own (a call carries no text) and B's then found that call taken and called
+    again: the police got two calls for B and none for A. Now A, which never left, is made without asking,
+    and B's lookup counts only calls made after its request left."""
+    async def scenario():
+        store = AlertStore(store_url)
+        t0 = time.time() - 120
+        row = {"direction": "out", "channel": "voice", "step": 0, "loop": 0, "person": "Politi",
+               "to_number": POLICE, "from_number": "+4500000000", "body": "<Response/>", "incident_id": None}
+        with store.db.tx():
+            store.claim_message({**row, "id": "inc-a:s0:l0:voice:" + POLICE}, t0, "alerting-a")
+            store.claim_message({**row, "id": "inc-b:s0:l0:voice:" + POLICE}, t0 + 1, "alerting-a")
+            assert store.fence("inc-b:s0:l0:voice:" + POLICE, "alerting-a", 0, t0 + 2)  # B's request left
+            store.db.run("UPDATE messages SET claimed_at = ? WHERE claimed_by = 'alerting-a'", (t0 + 2,))
+        provider = CallsWithoutText([("CAb", POLICE, t0 + 3)])  # B's call, made; its answer never came
+        b = Peer(store_url, "alerting-b", provider, lease_s=0.5)
+        await b.reconcile()
+        rows = {r["id"].split(":")[0]: r for r in store.db.all("SELECT * FROM messages")}
+        assert [p.key for p in provider.sent] == ["inc-a:s0:l0:voice:" + POLICE]  # A made, once
+        assert rows["inc-b"]["provider_sid"] == "CAb" and rows["inc-a"]["provider_sid"] != "CAb"
+        assert [p.key for p in provider.lookups] == ["inc-b:s0:l0:voice:" + POLICE]  # A never asked about
+        await b.reconcile()
+        assert len(provider.sent) == 1  # settled: nothing more
+        store.close()
+
+    asyncio.run(scenario())

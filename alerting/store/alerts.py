@@ -254,11 +254,12 @@ class AlertStore:
         renews the claim's time, so no node takes it over for another lease. A node frozen (SIGSTOP, a paused
         VM) past its lease whose claim was taken over meanwhile gets False and must not send: the new holder
         asks Twilio and sends it. Checked and renewed in one statement, the two cannot interleave with a
-        take-over (`take_claim` compares the claim time and token it read)."""
+        take-over (`take_claim` compares the claim time and token it read). The first pass is kept as
+        `left_at`: from then on the provider may have the page (reconciliation asks it only then)."""
         return bool(self.db.run(
-            "UPDATE messages SET claimed_at = ?, updated_at = ? WHERE id = ? AND status = 'sending' "
-            "AND claimed_by = ? AND claim_token = ?",
-            (now, now, message_id, claimant, token),
+            "UPDATE messages SET claimed_at = ?, updated_at = ?, left_at = COALESCE(left_at, ?) WHERE id = ? "
+            "AND status = 'sending' AND claimed_by = ? AND claim_token = ?",
+            (now, now, now, message_id, claimant, token),
         ))
 
     # --- pages owed: sends that failed transiently, retried until delivered or no longer needed -------------
