@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from quaywatch.alerting.acks import acked_agencies
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.escalation import Escalator
@@ -142,8 +143,11 @@ def test_wrong_ack_codes_are_limited_per_phone_and_answered_three_times_at_most(
     assert n.store.incident(incident_id)["state"] == "paged"
     for label, count in (("wrong_code", 3), ("wrong_code_unanswered", 7), ("code_locked", 6)):
         assert n.metrics.sample("quaywatch_alerting_inbound_sms_total", {"result": label}) == count, label
-    # Another paged phone is not affected by that one's guessing.
-    assert asyncio.run(n.replies.handle("SMp", "+4520000002", f"ok {code}")) == "acknowledged"
+    # Another paged phone is not affected by that one's guessing: police's right code is looked up and
+    # acknowledges for police (alerting/acks.py); rescue, whose phone is locked, has not, so it is still paged.
+    assert asyncio.run(n.replies.handle("SMp", "+4520000002", f"ok {code}")) == "agency_acknowledged"
+    assert acked_agencies(n.store, incident_id) == {"police"}
+    assert n.store.incident(incident_id)["state"] == "paged"
 
 
 def test_replies_bound_to_paged_numbers_and_strangers_rate_limited(tmp_path):
