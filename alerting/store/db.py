@@ -141,7 +141,7 @@ class Database:
             except BaseException as exc:
                 self._depth = 0
                 self._note_failure(exc)
-                if not (self.dialect == "postgres" and self._conn.closed):  # a lost connection rolled back
+                if self._in_transaction():
                     self._conn.execute("ROLLBACK")
                 raise
             else:
@@ -156,6 +156,14 @@ class Database:
             finally:
                 if relaxed:
                     self._conn.execute("PRAGMA synchronous=FULL")
+
+    def _in_transaction(self) -> bool:
+        """Whether a failed transaction is still open to roll back. SQLite rolls back by itself on some errors
+        (SQLITE_FULL: a full disk); a ROLLBACK then fails with 'no transaction is active' and that error
+        replaced the real one in what intake logged and held for. A lost PostgreSQL connection rolled back."""
+        if self.dialect == "sqlite":
+            return self._conn.in_transaction
+        return not self._conn.closed
 
     def _reopen_if_lost(self) -> None:
         """PostgreSQL restarted or failed over: the old connection is dead for good, so open a new one
