@@ -522,11 +522,35 @@ class Postgres:
     def start(self) -> Postgres:
         subprocess.run([*self._as, str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                         "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+        return self.run("postgres.log")
+
+    def run(self, log_name: str, timeout: float = 60.0) -> Postgres:
+        """Start the server on the existing data dir (again, after a stop) and return once it accepts a
+        connection: listening is not accepting, startup and crash recovery answer "the database system is
+        starting up" for a while after the port opens."""
         self.process = Process([*self._as, str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
                                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
-                                "-c", "fsync=off"], self.dir / "postgres.log")
-        wait_for_port(self.port, 30)
+                                "-c", "fsync=off"], self.dir / log_name)
+        self.wait_accepting(timeout)
         return self
+
+    def wait_accepting(self, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        wait_for_port(self.port, timeout)
+        while True:
+            try:
+                with psycopg.connect(self.url, connect_timeout=5) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError as exc:
+                if self.process.proc.poll() is not None:
+                    raise RuntimeError(f"PostgreSQL exited:\n{self.process.output()[-2000:]}") from exc
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"PostgreSQL on port {self.port} not accepting after {timeout:.0f}s: {exc}") \
+                        from exc
+                time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process:

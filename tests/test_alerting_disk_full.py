@@ -100,6 +100,8 @@ def test_a_full_disk_is_named_in_health_holds_events_and_pages_them_once_when_sp
         code, body = await until(named, 30, "/healthz naming the full disk")
         during = [p.key for p in svc.pager.sent]
         assert code == 503 and body["store"] is False
+        # What intake holds for (and logs) is SQLite's own SQLITE_FULL, not a failed ROLLBACK after it.
+        assert is_disk_full(svc.intake.holding_error), repr(svc.intake.holding_error)
         assert body["mqtt"] is True, body  # the broker is fine, and health says so
         assert "mqtt: not connected to the broker" not in body["problems"]
         problems = await asyncio.to_thread(backend.service_problems)
@@ -115,7 +117,8 @@ def test_a_full_disk_is_named_in_health_holds_events_and_pages_them_once_when_sp
         await until(paged, 30, "the held events paged")
         await asyncio.sleep(0.5)  # had anything been taken twice, it would page again now
         code, body = await health()
-        assert (code, body) == (200, {"ok": True, "store": True, "mqtt": True}), body
+        # Healthy again, paging included (the paging branch added it to /healthz: Twilio answering, no page owed).
+        assert (code, body) == (200, {"ok": True, "store": True, "mqtt": True, "paging": True}), body
         stop.set()
         await run
         return during, [p.key for p in svc.pager.sent]

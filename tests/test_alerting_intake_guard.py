@@ -152,8 +152,23 @@ def _alerting(tmp_path, broker: str, mosquitto_port: int | None, name: str) -> A
     if broker == "mosquitto":
         return AlertingProcess(tmp_path / name, mosquitto_port)
     port = free_port()  # no mqtt.host: `quaywatch alerting` starts the embedded broker (amqtt) on this port
-    proc = AlertingProcess(tmp_path / name, port, overrides={"mqtt": {"host": None, "port": port}})
+    proc = AlertingProcess(tmp_path / name, port, overrides={"mqtt": {"host": None, "port": port,
+                                                                     "credentials_dir": str(tmp_path / "mqtt")}})
     return proc
+
+
+def _edge_login(svc: AlertingProcess, kind: str) -> tuple[str | None, str | None] | None:
+    """How an edge logs in to this broker: the embedded one admits only its accounts (issue 13), so the
+    edge's generated account (quaywatch/mqtt_accounts.py); the test's Mosquitto is open to anonymous."""
+    if kind != "embedded":
+        return None
+    from quaywatch.config.loader import load_site
+    from quaywatch.mqtt_accounts import credentials
+    from tests.test_edge_broker import connack
+
+    port = svc.site["mqtt"]["port"]
+    assert connack(port, None, None) != 0, "the embedded broker let an anonymous client in"
+    return credentials(load_site(svc.site_file), "edge")
 
 
 def _log(proc: AlertingProcess) -> str:
@@ -171,15 +186,18 @@ def test_a_poison_payload_is_set_aside_and_the_next_event_is_still_paged_also_af
     kind, mosquitto_port = broker
     svc = _alerting(tmp_path, kind, mosquitto_port, "alerting").start()
     port = svc.site["mqtt"]["port"]
+    login = _edge_login(svc, kind)
     try:
         valid = event()
         forged_topic = "cam-1\nFORGED alerting: all clear"
-        publish(port, [NESTED, text_with(event(), "confidence", "NaN"), event(camera="cam-99"), valid])
-        publish(port, [raw(event())], camera=forged_topic)  # bytes: published under `camera` as given
+        publish(port, [NESTED, text_with(event(), "confidence", "NaN"), event(camera="cam-99"), valid], login=login)
+        publish(port, [raw(event())], camera=forged_topic, login=login)  # bytes: published under `camera` as given
         paged = wait_until(lambda: [i for i in incidents(svc) if i["state"] == "paged"], 60,
                            what="the valid event paged after the poison", logs=lambda: _log(svc)[-3000:])
         assert len(paged) == 1 and paged[0]["cameras"] == "cam-1"
-        wait_until(lambda: metric(svc, "quaywatch_alerting_events_rejected_total") >= 3, 30, what="3 rejections")
+        screened = 2 if kind == "embedded" else 3  # see the reasons below
+        wait_until(lambda: metric(svc, "quaywatch_alerting_events_rejected_total") >= screened, 30,
+                   what=f"{screened} rejections")
         time.sleep(1.0)  # had the poison not been acked it would come back at once (it did, 284 times a minute)
         rejections = metric(svc, "quaywatch_alerting_events_rejected_total")
         assert "handling a batch failed" not in _log(svc)
@@ -187,9 +205,15 @@ def test_a_poison_payload_is_set_aside_and_the_next_event_is_still_paged_also_af
         with sqlite3.connect(svc.dir / "alerts.db") as db:
             rows = db.execute("SELECT reason, size, length(prefix), topic FROM rejected ORDER BY id").fetchall()
         reasons = sorted(r[0] for r in rows)
-        assert reasons in (["depth", "not_json", "topic", "unknown_camera"],
-                           # Mosquitto drops the forged topic itself: then there is nothing to reject
-                           ["depth", "not_json", "unknown_camera"]), rows
+        if kind == "embedded":
+            # The embedded broker's ACL (quaywatch/broker_acl.py) drops the edge's publish to a camera not its
+            # own and any topic with a control character: those never reach intake, whose own checks for them
+            # this test's run on the open Mosquitto (and test_every_hostile_payload...) still prove.
+            assert reasons == ["depth", "not_json"], rows
+        else:
+            assert reasons in (["depth", "not_json", "topic", "unknown_camera"],
+                               # Mosquitto drops the forged topic itself: then there is nothing to reject
+                               ["depth", "not_json", "unknown_camera"]), rows
         assert rejections == len(rows)  # each counted once, stored aside once: none came back
         nested = next(r for r in rows if r[0] == "depth")
         assert nested[1] == len(NESTED) and nested[2] <= 4 * 1024 + 3  # a bounded prefix, not 100 KB
@@ -200,7 +224,7 @@ def test_a_poison_payload_is_set_aside_and_the_next_event_is_still_paged_also_af
         ok = httpx.get(svc.url + "/healthz", timeout=10).json()
         assert ok["ok"] is True, ok
         later = event(camera="cam-2")
-        publish(port, [later], camera="cam-2")
+        publish(port, [later], camera="cam-2", login=login)
         wait_until(lambda: len([i for i in incidents(svc) if i["state"] == "paged"]) == 2, 60,
                    what="an event after the restart paged", logs=lambda: _log(svc)[-3000:])
         assert metric(svc, "quaywatch_alerting_events_rejected_total") == 0  # nothing replayed

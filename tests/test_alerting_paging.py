@@ -52,8 +52,12 @@ def event(kind: str = "water_entry", camera: str = "cam-1", drill: bool = False,
     return ev
 
 
-def publish(port: int, payloads: list[bytes | dict], camera: str = "cam-1") -> None:
+def publish(port: int, payloads: list[bytes | dict], camera: str = "cam-1",
+            login: tuple[str | None, str | None] | None = None) -> None:
+    """Publish as an edge would, QoS 1; `login` (username, password) for a broker with accounts."""
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:6]}")
+    if login is not None:
+        client.username_pw_set(*login)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:

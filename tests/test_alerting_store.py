@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from quaywatch.alerting.acks import acked_agencies
 from quaywatch.alerting.changes import ChangeFeed
 from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.escalation import Escalator
@@ -142,8 +143,11 @@ def test_wrong_ack_codes_are_limited_per_phone_and_answered_three_times_at_most(
     assert n.store.incident(incident_id)["state"] == "paged"
     for label, count in (("wrong_code", 3), ("wrong_code_unanswered", 7), ("code_locked", 6)):
         assert n.metrics.sample("quaywatch_alerting_inbound_sms_total", {"result": label}) == count, label
-    # Another paged phone is not affected by that one's guessing.
-    assert asyncio.run(n.replies.handle("SMp", "+4520000002", f"ok {code}")) == "acknowledged"
+    # Another paged phone is not affected by that one's guessing: police's right code is looked up and
+    # acknowledges for police (alerting/acks.py); rescue, whose phone is locked, has not, so it is still paged.
+    assert asyncio.run(n.replies.handle("SMp", "+4520000002", f"ok {code}")) == "agency_acknowledged"
+    assert acked_agencies(n.store, incident_id) == {"police"}
+    assert n.store.incident(incident_id)["state"] == "paged"
 
 
 def test_replies_bound_to_paged_numbers_and_strangers_rate_limited(tmp_path):
@@ -336,3 +340,39 @@ def test_rejected_payloads_are_kept_newest_first_and_bounded(store_url):
     store.set_aside([{**row, "detail": "n5"}], keep=3)
     assert [r["detail"] for r in store.rejected()] == ["n5", "n4", "n3"]
     store.close()
+
+
+def test_events_taken_while_postgresql_is_down_are_held_and_stored_once_it_is_back(tmp_path):
+    """A PostgreSQL restart (or failover) under intake: the lost connection, then each reconnect that finds
+    nobody listening, is the store's failure. Intake holds the batch however long that lasts and stores it
+    once the server is back; it never takes it for a poison event (set aside, acked, never paged)."""
+    import signal
+
+    from quaywatch.alerting.intake import Intake
+
+    pg = Postgres(tmp_path / "pg").start()
+    try:
+        n = Node(pg.url)
+        intake = Intake(n.site.mqtt, "127.0.0.1", 1, n.site.site.id, "test-intake", n.metrics,
+                        lambda items: asyncio.to_thread(n.dispatcher.commit, items))
+        e = ev()
+        pg.process.signal(signal.SIGINT)  # fast shutdown: the node's connection is cut
+        pg.process.proc.wait(30)
+        pg.process.stop()
+
+        async def scenario() -> list:
+            stop = asyncio.Event()
+            held = asyncio.create_task(intake._until_taken(intake.handle, [Incoming(e)], stop))
+            await asyncio.sleep(3.5)  # five tries (0.2, 0.4, 0.8, 1.6 s apart), every one failing
+            assert not held.done(), held.result()
+            assert intake.holding_since is not None, "health would not name the store"
+            await asyncio.to_thread(pg.run, "postgres-again.log")
+            return await asyncio.wait_for(held, 30)
+
+        assert asyncio.run(scenario()) == []  # nothing set aside
+        assert intake.holding_since is None
+        rows = n.store.db.all("SELECT event_id, incident_id FROM events")
+        assert [r["event_id"] for r in rows] == [e["event_id"]] and rows[0]["incident_id"], rows  # stored, opened
+        assert n.metrics.sample("quaywatch_alerting_events_rejected_total", {"reason": "handling_failed"}) == 0
+    finally:
+        pg.stop()

@@ -421,28 +421,12 @@ def restart_postgres(pg: Postgres, down_s: float, meanwhile) -> None:
     and data: what a failover to a standby at the same address looks like from the clients."""
     import signal
 
-    from tests.peers import wait_for_port
-
     pg.process.signal(signal.SIGINT)
     pg.process.proc.wait(30)
     pg.process.stop()
     meanwhile()
     time.sleep(down_s)
-    pg.process = Process([*pg._as, str(pg.bin / "postgres"), "-D", str(pg.data), "-p", str(pg.port),
-                          "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg.dir}",
-                          "-c", "fsync=off"], pg.dir / "postgres-restarted.log")
-    wait_for_port(pg.port, 60)
-    import psycopg
-
-    deadline = time.monotonic() + 60
-    while True:  # listening is not accepting: recovery runs first ("the database system is starting up")
-        try:
-            psycopg.connect(pg.url, connect_timeout=5).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    pg.run("postgres-restarted.log")  # returns once it accepts connections, recovery done
 
 
 def test_postgres_restart_under_both_instances_loses_nothing(mosquitto, twilio, store_url, postgres, tmp_path):

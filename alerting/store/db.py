@@ -96,13 +96,19 @@ class Database:
         return conn
 
     @staticmethod
-    def _open_postgres(url: str):
+    def _connect_postgres(url: str):
         import psycopg
         from psycopg.rows import dict_row
 
+        return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
+
+    @classmethod
+    def _open_postgres(cls, url: str):
+        import psycopg
+
         try:
-            return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
-        except psycopg.Error as exc:
+            return cls._connect_postgres(url)
+        except psycopg.Error as exc:  # at start: a configuration to fix, said as such
             raise QuaywatchError(f"alerting.store_url: cannot connect to PostgreSQL: {exc}") from None
 
     def _sql(self, sql: str) -> str:
@@ -135,7 +141,7 @@ class Database:
             except BaseException as exc:
                 self._depth = 0
                 self._note_failure(exc)
-                if not (self.dialect == "postgres" and self._conn.closed):  # a lost connection rolled back
+                if self._in_transaction():
                     self._conn.execute("ROLLBACK")
                 raise
             else:
@@ -151,13 +157,24 @@ class Database:
                 if relaxed:
                     self._conn.execute("PRAGMA synchronous=FULL")
 
+    def _in_transaction(self) -> bool:
+        """Whether a failed transaction is still open to roll back. SQLite rolls back by itself on some errors
+        (SQLITE_FULL: a full disk); a ROLLBACK then fails with 'no transaction is active' and that error
+        replaced the real one in what intake logged and held for. A lost PostgreSQL connection rolled back."""
+        if self.dialect == "sqlite":
+            return self._conn.in_transaction
+        return not self._conn.closed
+
     def _reopen_if_lost(self) -> None:
         """PostgreSQL restarted or failed over: the old connection is dead for good, so open a new one
         (outside a transaction only; a transaction that lost its connection fails and its work is redone:
         intake's events are redelivered, escalation retries). A multi-host store_url
-        (postgresql://primary,standby/db?target_session_attrs=read-write) then finds the new primary."""
+        (postgresql://primary,standby/db?target_session_attrs=read-write) then finds the new primary.
+        While the server is still down this raises psycopg's OperationalError, the store's failure that
+        intake holds its batch for (alerting/intake.py store_unavailable), never a QuaywatchError: that one
+        is not the store's, and intake set the events aside as poison after three tries, acked and lost."""
         if self.dialect == "postgres" and not self._depth and self._conn.closed:
-            self._conn = self._open_postgres(self.url)
+            self._conn = self._connect_postgres(self.url)
 
     def run(self, sql: str, params: tuple | list = ()) -> int:
         """Execute a statement; returns the number of rows it changed."""
