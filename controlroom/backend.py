@@ -8,7 +8,7 @@ dataclasses below are the page's vocabulary; implementations translate their sto
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal, Protocol
 
 from quaywatch.errors import QuaywatchError
@@ -115,6 +115,9 @@ class CameraHealth:
     camera: str
     name: str
     state: HealthState
+    # The rest only by name: two branches each appended a field here, and a positional caller then put
+    # the last-seen time into `muted` (the health page answered 500). By name, an added field is harmless.
+    _: KW_ONLY
     fps: float | None = None
     last_frame_age_s: float | None = None
     reason: str | None = None

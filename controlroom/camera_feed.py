@@ -107,16 +107,17 @@ class HealthBoard:
                 silent = now - st.received_at
                 # Offline: no frame rate (there are no frames), only when the camera was last seen.
                 if silent > self.stale_after_s:
-                    out.append(CameraHealth(cam.id, cam.name, "offline", None, None,
-                                            f"no status for {silent:.0f} s (edge unreachable?)", st.reported_at,
-                                            seen))
+                    out.append(CameraHealth(cam.id, cam.name, "offline",
+                                            reason=f"no status for {silent:.0f} s (edge unreachable?)",
+                                            reported_at=st.reported_at, last_seen_at=seen))
                     continue
                 if st.state == "offline":
-                    out.append(CameraHealth(cam.id, cam.name, "offline", None, None, st.reason, st.reported_at,
-                                            seen))
+                    out.append(CameraHealth(cam.id, cam.name, "offline", reason=st.reason,
+                                            reported_at=st.reported_at, last_seen_at=seen))
                     continue
                 age = None if st.last_frame_age_s is None else st.last_frame_age_s + max(0.0, silent)
-                out.append(CameraHealth(cam.id, cam.name, st.state, st.fps, age, st.reason, st.reported_at, seen))
+                out.append(CameraHealth(cam.id, cam.name, st.state, fps=st.fps, last_frame_age_s=age,
+                                        reason=st.reason, reported_at=st.reported_at, last_seen_at=seen))
         return out
 
     def check_stale(self) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-import httpx
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.backend import OUTCOMES, ActionRefused
 from quaywatch.controlroom.context import Context
-from quaywatch.controlroom.evidence_relay import HEAD_BYTES, sniff
+from quaywatch.controlroom.evidence_relay import relay_clip
 from quaywatch.controlroom.fixture_export import export_fixture
 from quaywatch.controlroom.metrics import ACTIONS, REFUSED
 from quaywatch.errors import QuaywatchError
@@ -139,46 +138,9 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
         alert = await run_in_threadpool(alert_or_404, alert_id)
         if not alert.clip_url:
             raise HTTPException(404, "no clip for this alert")
-        url = ctx.evidence.clip_url(alert.clip_camera, alert.clip_event_id)
-        if url is None:
-            REFUSED.labels("no_evidence_server").inc()
-            raise HTTPException(404, f"no evidence server is configured for camera {alert.clip_camera!r}")
-        client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
-        try:
-            upstream = await client.send(client.build_request("GET", url, headers=ctx.evidence.headers()),
-                                         stream=True)
-        except httpx.HTTPError as exc:
-            await client.aclose()
-            raise HTTPException(502, f"the edge did not give the clip: {type(exc).__name__}") from None
-        chunks = upstream.aiter_bytes()
-        head = b""
-        try:
-            if upstream.status_code != 200:
-                raise HTTPException(502, f"the edge answered {upstream.status_code} for the clip")
-            async for chunk in chunks:
-                head += chunk
-                if len(head) >= HEAD_BYTES:
-                    break
-            declared = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
-            kind = sniff(head)
-            if kind is None or declared != kind:
-                REFUSED.labels("not_media").inc()
-                raise HTTPException(502, f"the edge's answer is not a video or image (said {declared[:40]!r})")
-        except BaseException:
-            await upstream.aclose()
-            await client.aclose()
-            raise
-
-        async def body():
-            try:
-                yield head
-                async for chunk in chunks:
-                    yield chunk
-            finally:
-                await upstream.aclose()
-                await client.aclose()
-
-        return StreamingResponse(body(), media_type=kind, headers={"Cache-Control": "private, max-age=3600"})
+        return await relay_clip(ctx.evidence, alert.clip_camera, alert.clip_event_id,
+                                {"Cache-Control": "private, max-age=3600"},
+                                refused=lambda reason: REFUSED.labels(reason).inc())
 
     @router.get("/alerts/{alert_id}/fixture.zip")
     async def fixture(request: Request, alert_id: str):

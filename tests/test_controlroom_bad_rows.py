@@ -36,7 +36,10 @@ def test_a_nan_row_in_the_store_does_not_turn_the_alert_list_into_500(tmp_path, 
         assert set(alerts) == {good, bad, ugly}
         assert alerts[good]["confidence"] == 0.9 and alerts[good]["bbox"] == [10, 20, 8, 16]
         b = alerts[bad]
-        assert (b["confidence"], b["bbox"], b["lat"], b["lon"], b["map_xy"]) == (None, None, None, None, None)
+        assert (b["confidence"], b["bbox"], b["lat"], b["lon"]) == (None, None, None, None)
+        # No NaN reaches the map: with the fall's own position unknown, the page shows the camera's position
+        # and says how unsure that is (cam-1 in demo.yaml, range 120 m), as for an uncalibrated camera.
+        assert b["position"] == {"lat": 57.0502, "lon": 9.9217, "source": "camera", "uncertainty_m": 120}
         assert alerts[ugly]["confidence"] is None and alerts[ugly]["local_time"]  # opened_at stands in
         for alert_id in (good, bad, ugly):
             assert c.get(f"/controlroom/api/alerts/{alert_id}").status_code == 200

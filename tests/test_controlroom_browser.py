@@ -153,19 +153,22 @@ def publish_event(client, event: dict) -> None:
     info.wait_for_publish(5)
 
 
-def fall_event(real_fall, clip_server) -> dict:
-    """The fall as the edge would send it; the edge keeps its clip under the event's id."""
+def fall_event(real_fall, clip_server=None) -> dict:
+    """The fall as the edge would send it; the edge keeps its clip under the event's id (no clip without
+    a `clip_server`, the edge's evidence server stand-in above)."""
     now = time.time()
     event_id = f"test-{uuid.uuid4()}"
-    (clip_server.dir / f"{event_id}.mp4").write_bytes(FALL_CLIP.read_bytes())
-    clip_url = clip_server.clip_url(event_id)
+    evidence = {"snapshot_jpeg_b64": real_fall["snapshot"]}
+    if clip_server is not None:
+        (clip_server.dir / f"{event_id}.mp4").write_bytes(FALL_CLIP.read_bytes())
+        evidence["clip_url"] = clip_server.clip_url(event_id)
     return {
         "version": 1, "event_id": event_id, "kind": real_fall["kind"], "site": "demo-harbour",
         "camera": "cam-1", "time": utc_iso(now), "detected_time": utc_iso(now),
         "track_id": real_fall["track_id"], "bbox": real_fall["bbox"], "confidence": real_fall["confidence"],
         "frame_size": real_fall["frame_size"], "location": {"lat": 57.0502, "lon": 9.9217},
         "message": "water entry at Honnørkajen, looking west",
-        "evidence": {"snapshot_jpeg_b64": real_fall["snapshot"], "clip_url": clip_url},
+        "evidence": evidence,
     }
 
 

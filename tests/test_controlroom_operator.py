@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import subprocess
 import time
@@ -17,7 +18,8 @@ import pytest
 
 from tests.peers import ARTIFACTS, AlertingProcess
 from tests.test_controlroom_browser import (  # noqa: F401 - fixtures, shared with the other browser tests
-    FALL_CLIP,
+    EVIDENCE_TOKEN,
+    EVIDENCE_TOKEN_ENV,
     PASSWORDS,
     broker,
     clip_server,
@@ -37,8 +39,9 @@ IN_THE_WATER = (57.05075, 9.92105)  # a spot in the Limfjord north-west of cam-1
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, broker):  # noqa: F811
-    """Every event its own incident (no 30 s grouping), so a burst gives a burst of alarms."""
+def service(tmp_path_factory, broker, clip_server):  # noqa: F811
+    """Every event its own incident (no 30 s grouping), so a burst gives a burst of alarms. The clip relay
+    fetches only from cam-1's configured evidence server (the edge's real one, token required)."""
     from quaywatch.controlroom.users import UserStore
 
     work = tmp_path_factory.mktemp("alerting-operator")
@@ -48,18 +51,24 @@ def service(tmp_path_factory, broker):  # noqa: F811
     store.close()
     proc = AlertingProcess(work, broker.port, overrides={
         "alerting": {"grouping_window_s": 0},
-        "controlroom": {"users_db": str(users_db), "stale_after_s": 30},
+        "controlroom": {"users_db": str(users_db), "stale_after_s": 30,
+                        "evidence_servers": {"cam-1": clip_server.base_url}},
+        "edge": {"evidence": {"token_env": EVIDENCE_TOKEN_ENV}},
     })
-    proc.start()
+    os.environ[EVIDENCE_TOKEN_ENV] = EVIDENCE_TOKEN
+    try:
+        proc.start()
+    finally:
+        os.environ.pop(EVIDENCE_TOKEN_ENV, None)
     yield proc
     proc.stop()
 
 
-def water_event(real_fall, clip_url: str | None = None, t: float | None = None,  # noqa: F811
+def water_event(real_fall, clip_server=None, t: float | None = None,  # noqa: F811
                 where: tuple[float, float] = CAM1, snapshot: str | None = None, bbox: list | None = None) -> dict:
-    ev = fall_event(real_fall, clip_url or "http://127.0.0.1:9/none.mp4")
-    if clip_url is None:
-        ev["evidence"].pop("clip_url")
+    """A fall at time t and position `where`; with the fall clip on `clip_server` (the edge's evidence
+    server, which the relay fetches from by event id) when one is given, else without a clip."""
+    ev = fall_event(real_fall, clip_server)
     t = time.time() if t is None else t
     ev["time"] = ev["detected_time"] = utc_iso(t)
     ev["location"] = {"lat": where[0], "lon": where[1]}
@@ -177,7 +186,7 @@ def test_evidence_crop_zoomed_on_the_person_and_the_clip_plays_in_place_with_the
         browser, service, publisher, real_fall, clip_server):  # noqa: F811
     bbox = [150, 200, 12, 18]
     t = round(time.time(), 3)
-    ev = water_event(real_fall, f"{clip_server}/{FALL_CLIP.name}", t=t, snapshot=synthetic_snapshot(bbox), bbox=bbox)
+    ev = water_event(real_fall, clip_server, t=t, snapshot=synthetic_snapshot(bbox), bbox=bbox)
     ev["frame_size"] = [384, 288]
     ctx, page = login(browser, service, "alice", PASSWORDS["alice"], viewport=HD)
     try:

@@ -19,6 +19,8 @@ import pytest
 
 from tests.peers import ARTIFACTS, AlertingProcess, wait_until
 from tests.test_controlroom_browser import (  # noqa: F401 - fixtures shared with the control-room tests
+    EVIDENCE_TOKEN,
+    EVIDENCE_TOKEN_ENV,
     FALL_CLIP,
     broker,
     clip_server,
@@ -33,18 +35,23 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, broker):  # noqa: F811
+def service(tmp_path_factory, broker, clip_server):  # noqa: F811
     work = tmp_path_factory.mktemp("alerting")
     # No grouping: each test's events open their own incidents, whatever the one before left open.
-    proc = AlertingProcess(work, broker.port, overrides={"controlroom": {"users_db": str(work / "users.db")},
-                                                         "alerting": {"grouping_window_s": 0}})
+    # Clips come only from cam-1's configured evidence server (the edge's real one, token required).
+    proc = AlertingProcess(work, broker.port, overrides={
+        "controlroom": {"users_db": str(work / "users.db"), "evidence_servers": {"cam-1": clip_server.base_url}},
+        "edge": {"evidence": {"token_env": EVIDENCE_TOKEN_ENV}},
+        "alerting": {"grouping_window_s": 0}})
     os.environ["QUAYWATCH_LINK_SECRET"] = LINK_SECRET
     os.environ["QUAYWATCH_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    os.environ[EVIDENCE_TOKEN_ENV] = EVIDENCE_TOKEN
     try:
         proc.start()
     finally:
         os.environ.pop("QUAYWATCH_LINK_SECRET", None)
         os.environ.pop("QUAYWATCH_ADMIN_PASSWORD", None)
+        os.environ.pop(EVIDENCE_TOKEN_ENV, None)
     yield proc
     proc.stop()
 
@@ -59,13 +66,16 @@ def snapshot_b64() -> str:
     return base64.b64encode(cv2.imencode(".jpg", img)[1].tobytes()).decode()
 
 
-def fall(camera: str, clip_url: str | None, location: dict | None) -> dict:
+def fall(camera: str, clip_server, location: dict | None) -> dict:  # noqa: F811
+    """A fall; with the fall clip kept on `clip_server` (the edge's evidence server) under its id, if given."""
     now = time.time()
-    ev = {"version": 1, "event_id": f"test-{uuid.uuid4()}", "kind": "water_entry", "site": "demo-harbour",
+    event_id = f"test-{uuid.uuid4()}"
+    ev = {"version": 1, "event_id": event_id, "kind": "water_entry", "site": "demo-harbour",
           "camera": camera, "time": utc_iso(now), "bbox": [180, 150, 16, 30], "frame_size": [384, 288],
           "confidence": 0.9, "evidence": {"snapshot_jpeg_b64": snapshot_b64()}}
-    if clip_url:
-        ev["evidence"]["clip_url"] = clip_url
+    if clip_server is not None:
+        (clip_server.dir / f"{event_id}.mp4").write_bytes(FALL_CLIP.read_bytes())
+        ev["evidence"]["clip_url"] = clip_server.clip_url(event_id)
     if location:
         ev["location"] = location
     return ev
@@ -89,11 +99,17 @@ def link_in(inc: dict, number: str, service) -> str:
 
 def test_the_sms_link_opens_that_incident_on_a_phone_acknowledges_for_its_agency_and_shows_nothing_else(
         browser, service, publisher, clip_server):  # noqa: F811
-    publish_event(publisher, fall("cam-1", f"{clip_server}/{FALL_CLIP.name}", {"lat": 57.05031, "lon": 9.92254}))
+    publish_event(publisher, fall("cam-1", clip_server, {"lat": 57.05031, "lon": 9.92254}))
     mine = incident_of(service, "cam-1")
-    publish_event(publisher, fall("cam-2", None, None))
+    # The other incident's event names its own "clip": the service's incident API, with the ack codes (the
+    # SSRF of issue 13). The phone's relay, like the control room's, must not fetch what an event names.
+    forged = fall("cam-2", None, None)
+    forged["evidence"]["clip_url"] = f"{service.url}/api/incidents"
+    publish_event(publisher, forged)
     other = incident_of(service, "cam-2")
     police_link = link_in(mine, "+4520000002", service)
+    relayed = httpx.get(link_in(other, "+4520000002", service) + "/clip", timeout=20)
+    assert relayed.status_code in (404, 502) and other["ack_code"] not in relayed.text, relayed.text[:300]
 
     ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = ctx.new_page()

@@ -18,14 +18,14 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from quaywatch.alerting.acks import acknowledge_for, acks_of
 from quaywatch.alerting.facts import position_of
 from quaywatch.alerting.links import BadLink, Grant
+from quaywatch.controlroom.evidence_relay import evidence_sources, relay_clip
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/p")
@@ -94,6 +94,14 @@ def _evidence(store: Any, incident_id: str) -> dict[str, Any]:
         for key, value in (ev["payload"].get("evidence") or {}).items():
             out.setdefault(key, value)
     return out
+
+
+def _clip_of(store: Any, incident_id: str) -> tuple[str | None, str | None]:
+    """(camera, event id) of the incident's first event that has a clip; the edge keeps it by that id."""
+    for ev in store.events_of(incident_id):
+        if (ev["payload"].get("evidence") or {}).get("clip_url"):
+            return ev["payload"].get("camera"), ev["payload"].get("event_id")
+    return None, None
 
 
 def _page(request: Request, token: str, grant: Grant) -> str:
@@ -181,35 +189,17 @@ async def phone_snapshot(request: Request, token: str):
 
 @router.get("/{token}/clip", include_in_schema=False)
 async def phone_clip(request: Request, token: str):
-    """The edge's clip, relayed: the phone cannot reach the edge network."""
+    """The edge's clip, relayed: the phone cannot reach the edge network. As in the control room, fetched
+    only from the camera's configured evidence server by event id (never the URL the event names: that
+    was the SSRF and script-injection hole of issue 13) and passed on only if it is video."""
     try:
         grant = await run_in_threadpool(_grant, request, token)
     except BadLink as exc:
         return _refusal(request, exc)
-    url = (await run_in_threadpool(_evidence, request.app.state.service.store, grant.incident_id)).get("clip_url")
-    if not url:
+    svc = request.app.state.service
+    camera, event_id = await run_in_threadpool(_clip_of, svc.store, grant.incident_id)
+    if not event_id:
         raise HTTPException(404, "no clip")
-    client = httpx.AsyncClient(timeout=10.0)
-    headers = {k: v for k, v in request.headers.items() if k.lower() == "range"}
-    try:
-        upstream = await client.send(client.build_request("GET", url, headers=headers), stream=True)
-    except httpx.HTTPError as exc:
-        await client.aclose()
-        raise HTTPException(502, f"the edge did not give the clip: {type(exc).__name__}") from None
-    if upstream.status_code not in (200, 206):
-        await upstream.aclose()
-        await client.aclose()
-        raise HTTPException(502, f"the edge answered {upstream.status_code} for the clip")
-
-    async def body():
-        try:
-            async for chunk in upstream.aiter_bytes():
-                yield chunk
-        finally:
-            await upstream.aclose()
-            await client.aclose()
-
-    passed = {k: v for k, v in upstream.headers.items()
-              if k.lower() in ("content-length", "content-range", "accept-ranges")}
-    return StreamingResponse(body(), status_code=upstream.status_code, media_type=upstream.headers.get(
-        "content-type", "video/mp4"), headers={**_headers(), **passed})
+    servers = getattr(getattr(svc.site, "controlroom", None), "evidence_servers", None) or {}
+    sources = evidence_sources(svc.site, servers)
+    return await relay_clip(sources, camera, event_id, _headers())
