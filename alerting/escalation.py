@@ -178,6 +178,7 @@ class Escalator:
             return  # its claim's new holder records it
         status, fields = self.outcome(page, out)
         self.store.update_message(page.key, now, status, **fields)
+        self.record_refusal(page, out)
         if owe:
             self.owe_if_transient(page.key, out, now, now)
 
@@ -214,6 +215,14 @@ class Escalator:
         self.metrics.retries.inc(out.attempts - 1)
         self.provider_answered(time.time())
         return out.status, {"provider_sid": out.sid, "attempts": out.attempts}
+
+    def record_refusal(self, page: Page, out: Sent | SendError) -> None:
+        """Every request of a send that failed with an answer (an error status, a refused connection; not a
+        timeout, not a connection lost after sending) created nothing: the page is as far from the provider
+        as before the send, so reconciliation sends it again without a lookup that could take another page's
+        call to the same number for it (a call carries no text)."""
+        if isinstance(out, SendError) and not out.ambiguous and not isinstance(out, Fenced):
+            self.store.restore_left(page.key, page.left_before)
 
     async def fire(self, incident_id: str, reason: str, received: float | None = None) -> bool:
         """Send the next due step of one incident. False if nothing was due or another process did it."""

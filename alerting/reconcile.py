@@ -169,7 +169,8 @@ class Reconciler:
         # Taking the claim (or the owed page) raised its fencing token by one: this node's token.
         return Page(key=row["id"], channel=row["channel"], to=row["to_number"], body=row["body"],
                     status_callback=self.esc.status_callback(row["id"]), drill=bool(inc and inc["drill"]),
-                    person=row["person"] or "", fence=self.esc.fence_for(row["id"], row["claim_token"] + 1))
+                    person=row["person"] or "", fence=self.esc.fence_for(row["id"], row["claim_token"] + 1),
+                    left_before=row.get("left_at"))
 
     # --- outcomes -----------------------------------------------------------------------------------------
     def _found_sent(self, row: dict[str, Any], found: Found) -> None:
@@ -207,7 +208,8 @@ class Reconciler:
         # The new message's delivery callback may get here first: it records the SID too, and its status stands.
         now = time.time()
         with self.store.db.tx(power_safe=False):
-            self.store.settle_claim(row["id"], self.me, now, status, **{**fields, "detail": detail[:500]})
+            if self.store.settle_claim(row["id"], self.me, now, status, **{**fields, "detail": detail[:500]}):
+                self.esc.record_refusal(page, out)
             if row["step"] is not None:
                 self.esc.owe_if_transient(row["id"], out, row["created_at"], now)
         self._outcome(row, outcome, detail, log.error if outcome.endswith("resend_failed") else log.warning)

@@ -22,7 +22,7 @@ from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.escalation import Escalator
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
-from quaywatch.alerting.notify.pager import Fenced, Found, LookupFailed, Page, Sent
+from quaywatch.alerting.notify.pager import Fenced, Found, LookupFailed, Page, SendError, Sent
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.loader import load_site
 from tests.peers import wait_until
@@ -563,5 +563,32 @@ def test_a_call_that_never_left_is_made_and_never_takes_another_incidents_call(s
         await b.reconcile()
         assert len(provider.sent) == 1  # settled: nothing more
         store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_call_twilio_refused_is_made_again_without_taking_another_incidents_call(store_url):
+    """The chaos run's second case: page A's request left (its fence passed) but Twilio answered 500, so
+    nothing was made; meanwhile another incident's call went to the same number. The refusal puts A back
+    where it was before the send (never left), so its retry is made, not settled by the other call."""
+    async def scenario():
+        t0 = time.time() - 120
+        key = "inc-a:s1:l0:voice:" + POLICE
+        row = {"id": key, "direction": "out", "channel": "voice", "step": 1, "loop": 0, "person": "Politi",
+               "to_number": POLICE, "from_number": "+4500000000", "body": "<Response/>", "incident_id": None}
+        provider = CallsWithoutText([("CAother", POLICE, t0 + 5)])  # another incident's call, made
+        b = Peer(store_url, "alerting-b", provider, lease_s=0.5)
+        store = b.store
+        with store.db.tx():
+            store.claim_message(row, t0, "alerting-b")
+            assert store.fence(key, "alerting-b", 0, t0 + 1)  # the request left ...
+            refused = SendError("voice: HTTP 500 error: Unable to create record", transient=True, code="500")
+            b.escalator.record_refusal(Page(key, "voice", POLICE, "<Response/>"), refused)  # ... and was refused
+            store.update_message(key, t0 + 2, "failed", error_code="500")
+            assert store.owe(key, t0 + 3)
+        assert store.message(key)["left_at"] is None
+        await b.reconcile()
+        assert [p.key for p in provider.sent] == [key] and provider.lookups == []  # made, nobody asked
+        assert store.message(key)["provider_sid"] != "CAother"
 
     asyncio.run(scenario())

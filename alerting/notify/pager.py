@@ -27,6 +27,9 @@ class Page:
     # when this node no longer holds the page's claim (its lease ran out, say while the process was frozen,
     # and another node took it over). The pager then sends nothing and raises Fenced.
     fence: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    # When a request for this page may first have reached the provider, before this send (messages.left_at):
+    # None if none can have. A send refused outright leaves it as it was (Escalator.record_refusal).
+    left_before: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

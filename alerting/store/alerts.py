@@ -262,6 +262,11 @@ class AlertStore:
             (now, now, now, message_id, claimant, token),
         ))
 
+    def restore_left(self, message_id: str, left_at: float | None) -> None:
+        """A send the provider answered with a refusal created nothing: the page may have left only as far as
+        it had before that send (`left_at`, None: never)."""
+        self.db.run("UPDATE messages SET left_at = ? WHERE id = ?", (left_at, message_id))
+
     # --- pages owed: sends that failed transiently, retried until delivered or no longer needed -------------
     def owe(self, message_id: str, retry_at: float) -> bool:
         """Mark a failed page as owed: retried from `retry_at` on (alerting/reconcile.py)."""
