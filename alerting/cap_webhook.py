@@ -53,6 +53,7 @@ class CapWebhook:
                 f"the CAP webhook to {', '.join(e.name for e in self.cfg.endpoints)} must be signed")
         self.secret = (secret or "").encode()
         self._tasks: set[asyncio.Task] = set()
+        self._lanes: dict[tuple[str, str], asyncio.Task] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         if not self.cfg.endpoints:
@@ -81,10 +82,30 @@ class CapWebhook:
             for msg in rendered(self.site, self.store, incident_id):
                 for ep in self.cfg.endpoints:
                     if self._claim(msg, ep):
-                        task = asyncio.create_task(self.deliver(client, msg, ep))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
+                        self._queue(client, incident_id, msg, ep)
         return rows[-1]["id"]
+
+    def _queue(self, client: httpx.AsyncClient, incident_id: str, msg: CapMessage, ep: CapEndpoint) -> None:
+        """Messages of one incident reach one endpoint in the order they were made: a Cancel that overtook
+        its Alert (the Alert still retrying a 503) would reach a dispatch system that has no alert to cancel.
+        Each (incident, endpoint) is a lane; a message starts when the one before it in its lane is done."""
+        lane = (incident_id, ep.name)
+        before = self._lanes.get(lane)
+
+        async def in_turn() -> bool:
+            if before is not None:
+                await asyncio.wait({before})  # its outcome is recorded by itself; only its end matters here
+            return await self.deliver(client, msg, ep)
+
+        task = asyncio.create_task(in_turn())
+        self._lanes[lane] = task
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if self._lanes.get(lane) is t:
+                del self._lanes[lane]
+        task.add_done_callback(done)
 
     def _claim(self, msg: CapMessage, ep: CapEndpoint) -> bool:
         now = time.time()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -250,6 +251,32 @@ function background(el) { for (; el; el = el.parentElement) { const c = getCompu
 CONTRAST_JS = "(sels) => {" + CONTRAST_FN + """
   const out = {}; for (const s of sels) { const el = document.querySelector(s); if (!el) { out[s] = 0; continue; }
     out[s] = Math.round(contrast(getComputedStyle(el).color, background(el)) * 100) / 100; } return out; }"""
+
+
+def test_an_alarm_pushed_while_the_page_reloads_its_list_stays_on_the_page(
+        browser, service, publisher, real_fall):  # noqa: F811
+    """A reconnect reloads the whole list. When a new alarm is pushed while that reload is in flight, the
+    list the server answers was read before the alarm existed: it must not wipe the alarm off the screen."""
+    ctx, page = login(browser, service, "alice", PASSWORDS["alice"], viewport=HD)
+    try:
+        wait_js(page, "window.quaywatch.events && window.quaywatch.events.readyState === 1")
+        held = []
+        page.route(re.compile(r".*/api/alerts$"), lambda route: held.append((route, route.fetch())))
+        page.evaluate("() => { window.reloading = loadAlerts(); }")   # as the stream's hello does
+        deadline = time.monotonic() + 10
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(20)
+        assert held, "the page did not ask for its list"
+        t = round(time.time(), 3)
+        publish_event(publisher, water_event(real_fall, t=t))
+        pushed = alert_id_at(page, t)                 # it came by the stream
+        route, stale = held[0]
+        route.fulfill(response=stale)                 # the list from before it existed
+        page.evaluate("window.reloading")
+        assert page.evaluate(f"window.quaywatch.alerts.has({json.dumps(pushed)})")
+        page.wait_for_selector(f"{card(pushed)}.needs-ack")
+    finally:
+        ctx.close()
 
 
 def test_the_map_draws_the_quays_the_cones_and_the_falls_spot(browser, service, publisher, real_fall):  # noqa: F811

@@ -386,6 +386,8 @@ def test_the_webhook_posts_each_message_signed_retries_and_never_twice(monkeypat
             assert headers["Content-Type"].startswith("application/cap+xml")
             valid(cap_schema, body.decode().split("\n", 1)[1])
         assert [re.search(rb"<msgType>(\w+)<", b).group(1) for _, b in ok.got] == [b"Alert", b"Cancel"]
+        # In order even where the Alert needed retries: the Cancel waited for it, never overtook it.
+        assert [re.search(rb"<msgType>(\w+)<", b).group(1) for _, b in flaky.got] == [b"Alert"] * 3 + [b"Cancel"]
         rows = w.store.db.all("SELECT endpoint, status, attempts FROM cap_deliveries ORDER BY endpoint, identifier")
         assert [(r["endpoint"], r["status"]) for r in rows] == [("police-cad", "delivered")] * 2 + \
             [("rescue", "delivered")] * 2

@@ -341,13 +341,27 @@ function onBanner(ev) {
   scrollToAlert(link.dataset.id);
 }
 
+// Alerts pushed while a full load is in flight. The list the server answers may have been read before
+// such an alarm was stored: replacing the page's alerts with it would drop a new alarm from the screen
+// until its next change. So what was pushed meanwhile is laid over the list, the newer copy winning.
+const pushedDuringLoad = new Set();
 async function loadAlerts() {
-  const resp = await fetch(`${QW.prefix}/api/alerts`, { credentials: "same-origin" });
-  if (resp.status === 401) { location.href = `${QW.prefix}/login`; return; }
-  const body = await resp.json();
-  alerts.clear();
-  for (const a of body.alerts) alerts.set(a.id, a);
-  renderAlerts();
+  const pushed = new Map();
+  pushedDuringLoad.add(pushed);
+  try {
+    const resp = await fetch(`${QW.prefix}/api/alerts`, { credentials: "same-origin" });
+    if (resp.status === 401) { location.href = `${QW.prefix}/login`; return; }
+    const body = await resp.json();
+    alerts.clear();
+    for (const a of body.alerts) alerts.set(a.id, a);
+    for (const [id, a] of pushed) {
+      const listed = alerts.get(id);
+      if (!listed || (a.updated_at || 0) >= (listed.updated_at || 0)) alerts.set(id, a);
+    }
+    renderAlerts();
+  } finally {
+    pushedDuringLoad.delete(pushed);
+  }
 }
 
 async function post(url, body) {
@@ -475,6 +489,7 @@ function connect() {
     if (QW.page !== "alerts") return;
     if (!alerts.has(a.id)) window.quaywatch.pushLatency.push({ id: a.id, ms: Date.now() - a.time * 1000 });
     alerts.set(a.id, a);
+    for (const m of pushedDuringLoad) m.set(a.id, a);
     renderAlerts();
   });
   es.addEventListener("health", (ev) => { heard(); if (QW.page === "cameras") renderHealth(JSON.parse(ev.data)); });
