@@ -260,3 +260,42 @@ def test_an_admin_mutes_a_camera_it_shows_muted_and_its_events_are_not_paged(bro
         page.wait_for_selector("article.cam-tile[data-camera='cam-2']:not(.muted)")
     finally:
         ctx.close()
+
+
+def test_a_maintenance_window_expires_on_its_own_the_page_shows_it_and_paging_resumes(
+        browser, service, publisher):  # noqa: F811
+    """Nobody ends the window: it runs out. The cameras page, left open, drops "muted" by itself (no status
+    message comes to push it), and the camera's next fall is paged as any other."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{service.url}/controlroom/login")
+        page.fill("input[name=user]", "admin")
+        page.fill("input[name=password]", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{service.url}/controlroom/")
+        csrf = page.evaluate("JSON.parse(document.getElementById('qw-config').textContent).csrf")
+        made = page.request.post(f"{service.url}/controlroom/api/maintenance", headers={"x-csrf-token": csrf},
+                                 data={"camera": "cam-1", "reason": "divers at the ladder", "duration_s": 4})
+        assert made.status == 200, made.text()
+        ends_at = made.json()["ends_at"]
+        page.goto(f"{service.url}/controlroom/cameras")
+        page.wait_for_selector("article.cam-tile[data-camera='cam-1'].muted")
+        page.wait_for_selector("article.cam-tile[data-camera='cam-1']:not(.muted)", timeout=15_000)
+        assert time.time() >= ends_at  # it went when the window ended, not before
+        assert "divers" not in page.locator("article.cam-tile[data-camera='cam-1']").inner_text()
+
+        before = {i["id"] for i in httpx.get(f"{service.url}/api/incidents", timeout=10).json()}
+        publish_event(publisher, fall("cam-1", None, None))
+
+        def paged_after_the_window():
+            for inc in httpx.get(f"{service.url}/api/incidents", timeout=10).json():
+                if inc["id"] not in before and inc["cameras"] == "cam-1":
+                    d = httpx.get(f"{service.url}/api/incidents/{inc['id']}", timeout=10).json()
+                    return d if d["messages"] else None
+            return None
+        d = wait_until(paged_after_the_window, 30, "the fall after the window paged")
+        assert {m["to_number"] for m in d["messages"]} >= {"+4520000002", "+4520000003"}
+        assert not any((t["note"] or "").startswith("not paged") for t in d["transitions"])
+    finally:
+        ctx.close()
