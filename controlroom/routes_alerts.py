@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quaywatch.controlroom.backend import OUTCOMES, ActionRefused
 from quaywatch.controlroom.context import Context
-from quaywatch.controlroom.evidence_relay import relay_clip
+from quaywatch.controlroom.evidence_relay import relay_boxes, relay_clip
 from quaywatch.controlroom.fixture_export import export_fixture
 from quaywatch.controlroom.metrics import ACTIONS, REFUSED
 from quaywatch.errors import QuaywatchError
@@ -140,7 +140,19 @@ def add_routes(router: APIRouter, ctx: Context) -> None:
             raise HTTPException(404, "no clip for this alert")
         return await relay_clip(ctx.evidence, alert.clip_camera, alert.clip_event_id,
                                 {"Cache-Control": "private, max-age=3600"},
-                                refused=lambda reason: REFUSED.labels(reason).inc())
+                                refused=lambda reason: REFUSED.labels(reason).inc(),
+                                range_header=request.headers.get("range"))
+
+    @router.get("/alerts/{alert_id}/boxes.json")
+    async def clip_boxes(request: Request, alert_id: str):
+        """The alert's box on each frame of the clip, from the same edge as the clip, checked: the page draws
+        it over the video, which is the camera's own stream without an overlay."""
+        ctx.guard.api(request)
+        alert = await run_in_threadpool(alert_or_404, alert_id)
+        if not alert.clip_url:
+            raise HTTPException(404, "no clip for this alert")
+        return await relay_boxes(ctx.evidence, alert.clip_camera, alert.clip_event_id,
+                                 refused=lambda reason: REFUSED.labels(reason).inc())
 
     @router.get("/alerts/{alert_id}/fixture.zip")
     async def fixture(request: Request, alert_id: str):

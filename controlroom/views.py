@@ -46,6 +46,7 @@ class AlertView:
             "crop_url": f"{self.prefix}/alerts/{a.id}/crop.jpg" if a.has_snapshot and a.bbox and a.frame_size
             else None,
             "clip_url": f"{self.prefix}/alerts/{a.id}/clip" if a.clip_url else None,
+            "boxes_url": f"{self.prefix}/alerts/{a.id}/boxes.json" if a.clip_url else None,
             "fixture_url": f"{self.prefix}/alerts/{a.id}/fixture.zip"
             if a.outcome == "false_alarm" and a.clip_url else None,
             "pages": [{"person": p.person, "number": p.number, "channel": p.channel, "status": p.status,

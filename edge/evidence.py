@@ -6,14 +6,17 @@ Clips are cut from the camera's own encoded stream, kept per camera in an Encode
 an H.264/H.265 stream is remuxed as sent, from the keyframe before the pre-roll (so the clip starts before
 the entry) to `post_s` after it: no decoding, no re-encoding, no overlay (the snapshot carries the box).
 Only a ring of pictures encoded on the edge that cannot go into a browser's MP4 (16-bit FFV1) is decoded
-and encoded to H.264, false colour as the snapshot. Clips are written on one background thread once the
-post-entry packets have arrived (or the camera went quiet), never on a detection thread.
+and encoded to H.264, false colour as the snapshot. Neither has a box drawn in: the detector's box on each
+frame goes beside the clip (`<id>.boxes.json`, edge/track_trail.py) and the control room draws it. Clips
+are written on one background thread once the post-entry packets have arrived (or the camera went quiet),
+never on a detection thread.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import os
 import re
@@ -33,6 +36,7 @@ from quaywatch.detector.overlay import render_overlay
 from quaywatch.detector.types import Detection
 from quaywatch.edge.evidence_codec import decode_units, remux_mp4
 from quaywatch.edge.packet_ring import EncodedRing
+from quaywatch.edge.track_trail import TrackTrail
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +66,7 @@ def snapshot_b64(*args, **kwargs) -> str:
     return base64.b64encode(snapshot_jpeg(*args, **kwargs)).decode("ascii")
 
 
-def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera,
-              detection: Detection | None = None) -> None:
+def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera) -> None:
     """Browser-playable: H.264, yuv420p, even dimensions, moov atom first (faststart) so playback starts
     before the download ends. Written to a temporary name and renamed, so a reader never sees half a file."""
     if not frames:
@@ -80,8 +83,7 @@ def write_mp4(path: Path, frames: list[tuple[float, np.ndarray]], camera: Camera
         t0 = frames[0][0]
         stream.codec_context.time_base = Fraction(1, 1000)
         for t, frame in frames:
-            near = detection is not None and abs(t - detection.t) <= 1.0  # the box around the entry only
-            img = annotated(frame, camera, detection if near else None)[:h2, :w2]
+            img = annotated(frame, camera)[:h2, :w2]  # false colour; the box is the page's overlay
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
             vf.pts = round((t - t0) * 1000)
             vf.time_base = Fraction(1, 1000)
@@ -99,11 +101,13 @@ class _ClipJob:
     ring: EncodedRing
     detection: Detection
     deadline: float  # monotonic: encode with what we have by then (the camera may have died)
+    trail: TrackTrail | None = None  # the detector's boxes, for the clip's box on every frame
     done: threading.Event = field(default_factory=threading.Event)
 
 
 class EvidenceStore:
-    """Clips and snapshots on disk under `<dir>/<event_id>.mp4|.jpg`; pending clips are waited for."""
+    """Clips and snapshots on disk under `<dir>/<event_id>.mp4|.jpg`, and beside each clip the alert's box on
+    each of its frames (`<event_id>.boxes.json`); pending clips are waited for."""
 
     def __init__(self, directory: str | Path, cfg: EvidenceConfig):
         self.dir = Path(directory)
@@ -127,7 +131,7 @@ class EvidenceStore:
         self._thread.join(10)
 
     def path(self, event_id: str, ext: str) -> Path | None:
-        if not EVENT_ID.match(event_id) or ext not in ("mp4", "jpg"):
+        if not EVENT_ID.match(event_id) or ext not in ("mp4", "jpg", "boxes.json"):
             return None
         return self.dir / f"{event_id}.{ext}"
 
@@ -136,9 +140,10 @@ class EvidenceStore:
         if p is not None:
             p.write_bytes(jpeg)
 
-    def schedule_clip(self, event_id: str, camera: Camera, ring: EncodedRing, detection: Detection) -> None:
+    def schedule_clip(self, event_id: str, camera: Camera, ring: EncodedRing, detection: Detection,
+                      trail: TrackTrail | None = None) -> None:
         wait = self.cfg.post_s + max(2.0, self.cfg.post_s)  # post-entry frames, plus slack for a slow camera
-        job = _ClipJob(event_id, camera, ring, detection, time.monotonic() + wait)
+        job = _ClipJob(event_id, camera, ring, detection, time.monotonic() + wait, trail)
         with self._lock:
             self._jobs[event_id] = job
         self._wake.set()
@@ -178,10 +183,14 @@ class EvidenceStore:
             path = self.dir / f"{job.event_id}.mp4"
             if session.remuxable:
                 remux_mp4(path, session, units)
+                start = units[0].t  # the clip's time 0: its first packet
             else:
                 frames = [(ft, f) for ft, f in decode_units(session, units) if t0 <= ft <= t1]
-                write_mp4(path, frames, job.camera, job.detection)
+                write_mp4(path, frames, job.camera)  # no box drawn in: the page draws it, as for a remux
+                start = frames[0][0]
             self.clips_written += 1
+            if job.trail is not None:
+                self._write_boxes(job, start, t1, (session.width, session.height))
         except Exception as exc:  # a clip is a convenience; the alert has already gone out
             self.clip_errors += 1
             log.warning("evidence clip for %s not written: %s", job.event_id, exc)
@@ -191,8 +200,19 @@ class EvidenceStore:
             job.done.set()
         self._prune()
 
+    def _write_boxes(self, job: _ClipJob, start: float, end: float, size: tuple[int, int]) -> None:
+        """The alert's track on each frame of the clip, in seconds from the clip's start, for the control room
+        to draw over the video (the clip itself is the camera's stream, without an overlay)."""
+        boxes = job.trail.boxes(job.detection.track_id, start, end)
+        doc = {"version": 1, "frame_size": list(size), "entry_t": round(job.detection.t - start, 3),
+               "boxes": [[round(t - start, 3), *map(int, b)] for t, b in boxes]}
+        tmp = self.dir / f"{job.event_id}.boxes.part"
+        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        os.replace(tmp, self.dir / f"{job.event_id}.boxes.json")
+
     def _prune(self) -> None:
         clips = sorted(self.dir.glob("*.mp4"), key=lambda p: p.stat().st_mtime)
         for old in clips[: max(0, len(clips) - self.cfg.keep_clips)]:
             old.unlink(missing_ok=True)
             old.with_suffix(".jpg").unlink(missing_ok=True)
+            old.with_suffix(".boxes.json").unlink(missing_ok=True)

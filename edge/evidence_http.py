@@ -2,6 +2,7 @@
 
     GET /evidence/<event_id>.mp4   the clip (waits while it is still being recorded)
     GET /evidence/<event_id>.jpg   the snapshot
+    GET /evidence/<event_id>.boxes.json   the alert's box on each frame of the clip (edge/track_trail.py)
     GET /healthz                   200 "ok"
     GET /stats                     the worker's per-camera stats as JSON (frames, drops, detect time, link)
 
@@ -25,8 +26,8 @@ from quaywatch.edge.evidence import EvidenceStore
 from quaywatch.errors import QuaywatchError
 
 log = logging.getLogger(__name__)
-ROUTE = re.compile(r"^/evidence/(?P<id>[A-Za-z0-9_.:-]{8,80})\.(?P<ext>mp4|jpg)$")
-TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg"}
+ROUTE = re.compile(r"^/evidence/(?P<id>[A-Za-z0-9_.:-]{8,80})\.(?P<ext>mp4|jpg|boxes\.json)$")
+TYPES = {"mp4": "video/mp4", "jpg": "image/jpeg", "boxes.json": "application/json"}
 
 
 class EvidenceServer:
@@ -82,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not m:
             return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
         event_id, ext = m["id"], m["ext"]
-        if ext == "mp4":
+        if ext in ("mp4", "boxes.json"):  # written with the clip
             cfg = self.store.cfg
             self.store.wait_for(event_id, timeout=cfg.post_s + max(2.0, cfg.post_s) + 5)
         path = self.store.path(event_id, ext)

@@ -46,6 +46,7 @@ from quaywatch.edge.outbox import Outbox
 from quaywatch.edge.packet_ring import EncodedRing
 from quaywatch.edge.pipeline import Alert, CameraPipeline
 from quaywatch.edge.selftest import SelfTester
+from quaywatch.edge.track_trail import TrackTrail
 from quaywatch.errors import QuaywatchError
 from quaywatch.mqtt_accounts import credentials, evidence_token
 
@@ -95,6 +96,7 @@ class CameraRunner:
     waiting: deque
     backlog: int  # frames that may wait (BACKLOG_S of this camera's frames); beyond, the oldest is dropped
     ring: EncodedRing
+    trail: TrackTrail  # the detector's boxes over the ring's span: the clip's box on every frame
     watch: DarkCameraWatch
     owner: DetectionThread | None = None
     encoder: FrameEncoder | None = None  # pictures into the ring, for sources that give no packets
@@ -127,6 +129,7 @@ class EdgeWorker:
         self.runners = {
             c.id: CameraRunner(
                 camera=c, waiting=deque(), backlog=self._backlog(c), ring=EncodedRing(ring_s),
+                trail=TrackTrail(ring_s + 10.0),  # the ring may reach back a GOP before its span
                 watch=DarkCameraWatch(c.id, self.cfg.offline_after_s, now, self.cfg.capture.open_timeout_s),
             )
             for c in chosen
@@ -287,6 +290,7 @@ class EdgeWorker:
             cpu1 = time.thread_time()
             runner.stats.detect_cpu_s += cpu1 - cpu0
         runner.stats.processed += 1
+        runner.trail.add(cf.t, runner.pipeline.last.tracks)
         for alert in alerts:
             try:
                 self._raise_alert(runner, alert, cf)
@@ -340,7 +344,7 @@ class EdgeWorker:
         event_id = new_event_id()
         jpeg = snapshot_jpeg(frame, cam, det, self.cfg.evidence.snapshot_max_bytes)
         self.evidence.save_snapshot(event_id, jpeg)
-        self.evidence.schedule_clip(event_id, cam, runner.ring, det)
+        self.evidence.schedule_clip(event_id, cam, runner.ring, det, runner.trail)
         evidence = {"snapshot_jpeg_b64": base64.b64encode(jpeg).decode("ascii"),
                     "snapshot_url": self.server.snapshot_url(event_id),
                     "clip_url": self.server.clip_url(event_id)}

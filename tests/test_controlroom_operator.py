@@ -240,6 +240,59 @@ def test_evidence_crop_zoomed_on_the_person_and_the_clip_plays_in_place_with_the
         ctx.close()
 
 
+def test_the_clips_box_follows_the_person_frame_by_frame_from_the_edges_boxes(
+        browser, service, publisher, real_fall, clip_server):  # noqa: F811
+    """The clip is the camera's own stream; beside it the edge keeps the alert's box on each frame
+    (`<id>.boxes.json`). The page moves the box with the video, hides it between the person's frames, and says
+    "went in here" only around the entry. Boxes that are not boxes are refused by the relay."""
+    t = round(time.time(), 3)
+    ev = water_event(real_fall, clip_server, t=t)
+    ev["frame_size"] = [384, 288]
+    # Every 0.2 s from 0.4 to 2.0 s he moves 10 px right and 5 px down: x = 100 + 50 s, y = 60 + 25 s.
+    boxes = [[round(s, 1), round(100 + 50 * s), round(60 + 25 * s), 14, 28] for s in [0.4 + 0.2 * k for k in range(9)]]
+    (clip_server.dir / f"{ev['event_id']}.boxes.json").write_text(
+        json.dumps({"version": 1, "frame_size": [384, 288], "entry_t": 1.6, "boxes": boxes}))
+    bad = water_event(real_fall, clip_server, t=t + 0.5)
+    (clip_server.dir / f"{bad['event_id']}.boxes.json").write_text(
+        '{"version": 1, "frame_size": [384, 288], "entry_t": 1, "boxes": [[0.1, "<script>", 1, 2, 3]]}')
+    ctx, page = login(browser, service, "alice", PASSWORDS["alice"], viewport=HD)
+    try:
+        wait_js(page, "window.quaywatch.events && window.quaywatch.events.readyState === 1")
+        publish_event(publisher, ev)
+        publish_event(publisher, bad)
+        c, c_bad = card(alert_id_at(page, t)), card(alert_id_at(page, t + 0.5))
+        video, box = f"{c} .clip video", f"{c} .clip .bbox"
+        wait_js(page, f"document.querySelector('{video}').dataset.boxes === '9'")
+        wait_js(page, f"document.querySelector('{video}').readyState >= 2", timeout=20)
+
+        def at(seconds: float) -> dict:
+            page.evaluate("([sel, s]) => { const v = document.querySelector(sel); v.pause(); v.currentTime = s; }",
+                          [video, seconds])
+            wait_js(page, f"(() => {{ const v = document.querySelector('{video}'); "
+                          f"return !v.seeking && Math.abs(v.currentTime - {seconds}) < 0.01; }})()")
+            page.wait_for_timeout(100)
+            v, b = page.locator(video).bounding_box(), page.locator(box).bounding_box()
+            return {"x": (b["x"] - v["x"]) * 384 / v["width"], "y": (b["y"] - v["y"]) * 288 / v["height"],
+                    "shown": page.evaluate(f"getComputedStyle(document.querySelector('{box}')).visibility") == "visible",
+                    "label": page.locator(f"{box} span").is_visible()}
+
+        early, entry, late, after = at(0.6), at(1.6), at(2.0), at(3.5)
+        assert early["shown"] and early["x"] == pytest.approx(130, abs=3) and early["y"] == pytest.approx(75, abs=3)
+        assert not early["label"]                          # not yet in: no "went in here"
+        assert entry["shown"] and entry["x"] == pytest.approx(180, abs=3) and entry["label"]
+        assert late["x"] == pytest.approx(200, abs=3) and late["y"] == pytest.approx(110, abs=3)
+        assert not after["shown"]                          # 1.5 s past his last frame: no box on nobody
+        # The malformed boxes: refused by the relay (named, no echo of what was sent); the entry box stays.
+        bad_url = page.evaluate(f"document.querySelector('{c_bad}').dataset.id")
+        got = page.request.get(f"{service.url}/controlroom/alerts/{bad_url}/boxes.json")
+        assert got.status == 502 and "boxes.0.1" in got.text() and "script" not in got.text()
+        wait_js(page, f"document.querySelector('{c_bad} .clip video').dataset.boxes === 'none'")
+        assert page.locator(f"{c_bad} .clip .bbox[data-follow]").count() == 0
+        assert page.locator(f"{c_bad} .clip .bbox span").is_visible()
+    finally:
+        ctx.close()
+
+
 CONTRAST_FN = """
 function lum(rgb) { const [r, g, b] = rgb.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => { v /= 255;
   return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; }

@@ -4,6 +4,7 @@ the dark-camera watch that turns a blind camera into an event."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import urllib.error
@@ -17,7 +18,7 @@ import pytest
 
 from quaywatch.config import load_site
 from quaywatch.config.edge import EvidenceConfig
-from quaywatch.detector.types import Detection
+from quaywatch.detector.types import Detection, Track
 from quaywatch.edge.evidence import EvidenceStore, snapshot_jpeg
 from quaywatch.edge.evidence_codec import FrameEncoder, decode_units
 from quaywatch.edge.evidence_http import EvidenceServer
@@ -25,6 +26,7 @@ from quaywatch.edge.health import DarkCameraWatch
 from quaywatch.edge.packet_ring import EncodedRing, Session, Unit
 from quaywatch.edge.sources.base import EndOfStream
 from quaywatch.edge.sources.replay import ReplaySource
+from quaywatch.edge.track_trail import TrackTrail
 from quaywatch.errors import QuaywatchError
 
 SITE = load_site("demo")
@@ -252,3 +254,63 @@ def test_a_camera_still_connecting_gets_its_open_timeout_before_it_counts_as_dar
     late.frame(1003.0)  # once it has sent a frame, the grace is over: 5 s of silence is dark
     assert late.check(1007.9) is None
     assert late.check(1008.1).kind == "camera_offline"
+
+
+def test_beside_the_clip_the_alerts_box_on_each_of_its_frames_lands_on_the_person(tmp_path):
+    """The clip is the camera's own stream with nothing drawn in; `<id>.boxes.json` gives the alert's track on
+    each frame of it, in the clip's own time, so the page can draw the box frame by frame. Checked against the
+    clip's decoded pictures: each box is where the warm body is in that very frame; a neighbour's never."""
+    camera, fps, w = SITE.cameras[0], 9.0, 384
+    source_clip = camera_stream(tmp_path / "camera.mp4", seconds=6.0, fps=fps)
+    cfg = EvidenceConfig(http_port=0, pre_s=1.0, post_s=1.0)
+    store = EvidenceStore(tmp_path / "evidence", cfg).start()
+    server = EvidenceServer(store, "127.0.0.1", 0, TOKEN).start()
+    ring, trail = EncodedRing(seconds=cfg.pre_s + cfg.post_s + 2), TrackTrail(cfg.pre_s + cfg.post_s + 12)
+    source = ReplaySource(source_clip, realtime=False, ring=ring)
+    source.open()
+
+    def seen(t: float) -> list[Track]:  # camera_stream's warm body as the detector boxes it, and a neighbour
+        i = round(t * fps)
+        x = 20 + 8 * i % (w - 40)
+        return [Track(1, (x, 100, 12, 30), (x + 6.0, 130.0), True, 1.0, i, True, "water"),
+                Track(2, (300, 20, 10, 20), (305.0, 40.0), False, 1.0, i, True)]
+
+    entry, event_id = 3.5, "0b7c3a4e-2222-4e1b-9d1c-2b2f0a9e0002"
+    try:
+        while True:
+            t = source.read().t
+            trail.add(t, seen(t))
+            if t >= entry:
+                break
+        store.schedule_clip(event_id, camera, ring, Detection("water_entry", entry, 0, 1, (40, 40, 8, 8), 0.9),
+                            trail)
+
+        def more_frames():
+            with contextlib.suppress(EndOfStream):
+                while True:
+                    time.sleep(0.01)
+                    t = source.read().t
+                    trail.add(t, seen(t))
+
+        feeder = threading.Thread(target=more_frames)
+        feeder.start()
+        boxes_url = server.clip_url(event_id).replace(".mp4", ".boxes.json")
+        with urllib.request.urlopen(authorized(boxes_url), timeout=20) as resp:  # waits for the clip
+            assert resp.headers["Content-Type"] == "application/json"
+            doc = json.loads(resp.read())
+        with urllib.request.urlopen(authorized(server.clip_url(event_id)), timeout=20) as resp:
+            (tmp_path / "clip.mp4").write_bytes(resp.read())
+        feeder.join()
+    finally:
+        server.stop()
+        store.stop()
+    clip = decoded(tmp_path / "clip.mp4")
+    assert doc["frame_size"] == [384, 288]
+    assert len(doc["boxes"]) == len(clip) > 10  # a box for every frame of the clip
+    for (ft, img), (bt, x, y, bw, bh) in zip(clip, doc["boxes"], strict=True):
+        assert abs(bt - ft) < 0.5 / fps  # in the clip's own time
+        assert (y, bw, bh) == (100, 12, 30)  # the alert's track only, never its neighbour
+        warm = np.flatnonzero(img[100:130].mean(axis=0) > 130)
+        assert abs(int(warm.min()) - x) <= 2 and abs(int(warm.max()) - (x + 11)) <= 2, (ft, x, warm)
+    first_t = entry - doc["entry_t"]  # the source time of the clip's first frame
+    assert entry - cfg.pre_s - 1.0 <= first_t <= entry - cfg.pre_s

@@ -202,4 +202,4 @@ async def phone_clip(request: Request, token: str):
         raise HTTPException(404, "no clip")
     servers = getattr(getattr(svc.site, "controlroom", None), "evidence_servers", None) or {}
     sources = evidence_sources(svc.site, servers)
-    return await relay_clip(sources, camera, event_id, _headers())
+    return await relay_clip(sources, camera, event_id, _headers(), range_header=request.headers.get("range"))

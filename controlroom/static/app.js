@@ -175,10 +175,42 @@ function placeBoxes(card, a) {
   card.querySelectorAll(".boxed").forEach((el) => { el.style.aspectRatio = `${w} / ${h}`; });
   if (!a.bbox) return;
   const [x, y, bw, bh] = a.bbox;
-  card.querySelectorAll(".bbox").forEach((el) => {
+  card.querySelectorAll(".bbox:not([data-follow])").forEach((el) => {
     el.style.left = `${(100 * x) / w}%`; el.style.top = `${(100 * y) / h}%`;
     el.style.width = `${(100 * bw) / w}%`; el.style.height = `${(100 * bh) / h}%`;
   });
+}
+// The clip is the camera's own stream, with nothing drawn in. The detector's box on each of its frames comes
+// beside it (boxes.json, seconds from the clip's start) and is moved here with the video, frame by frame;
+// between the person's frames it is hidden, and its "went in here" label shows only around the entry.
+// Without boxes (an older edge) the entry box stays where he went in.
+function followBoxes(card, a) {
+  const video = card.querySelector(".clip video"), el = card.querySelector(".clip .bbox");
+  if (!a.boxes_url || !video || !el || video.dataset.boxes) return;
+  video.dataset.boxes = "loading";
+  fetch(a.boxes_url, { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).then((doc) => {
+    if (!doc || !doc.boxes.length) { video.dataset.boxes = "none"; return; }
+    const [w, h] = doc.frame_size, bx = doc.boxes;
+    const step = bx.length > 1 ? (bx[bx.length - 1][0] - bx[0][0]) / (bx.length - 1) : 0.2;
+    el.dataset.follow = "1";
+    const place = () => {
+      const t = video.currentTime;
+      let best = bx[0];
+      for (const b of bx) if (Math.abs(b[0] - t) < Math.abs(best[0] - t)) best = b;
+      const near = Math.abs(best[0] - t) <= Math.max(0.15, 1.5 * step);
+      el.style.visibility = near ? "visible" : "hidden";
+      el.style.left = `${(100 * best[1]) / w}%`; el.style.top = `${(100 * best[2]) / h}%`;
+      el.style.width = `${(100 * best[3]) / w}%`; el.style.height = `${(100 * best[4]) / h}%`;
+      el.classList.toggle("at-entry", Math.abs(t - doc.entry_t) <= 0.5);
+      el.dataset.t = near ? String(best[0]) : "";
+    };
+    const onFrame = () => { place(); video.requestVideoFrameCallback(onFrame); };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+    video.addEventListener("timeupdate", place);
+    video.addEventListener("seeked", place);
+    video.dataset.boxes = String(bx.length);
+    place();
+  }).catch(() => { video.dataset.boxes = "none"; });
 }
 function pagesTable(a) {
   if (!a.pages.length) return "";
@@ -293,6 +325,7 @@ function renderAlerts() {
       }
       card = fresh;
       placeBoxes(card, a);
+      followBoxes(card, a);
     }
     const want = prev ? prev.nextElementSibling : box.firstElementChild;
     if (card !== want) box.insertBefore(card, want);
