@@ -32,7 +32,7 @@ from quaywatch.alerting.lifecycle import audit, transition
 from quaywatch.alerting.links import LinkSigner
 from quaywatch.alerting.maintenance import muted
 from quaywatch.alerting.metrics import Metrics
-from quaywatch.alerting.notify.pager import Fenced, Page, Pager, SendError, Sent
+from quaywatch.alerting.notify.pager import LINE_BUSY, Fenced, LineBusy, Page, Pager, SendError, Sent
 from quaywatch.alerting.notify.templates import AlertFacts, sms_text, voice_twiml
 from quaywatch.alerting.provider_health import PagingState, ProviderHealth
 from quaywatch.alerting.reconcile import Reconciler
@@ -151,11 +151,15 @@ class Escalator:
         def still_mine() -> bool:
             try:
                 with self.store.db.tx(power_safe=False):
-                    return self.store.fence(key, self.cfg.instance_id, token, time.time())
+                    busy = self.store.call_in_doubt(key)  # voice only: one call in doubt per number
+                    if busy is None:
+                        return self.store.fence(key, self.cfg.instance_id, token, time.time())
             except Exception:  # the store cannot say: not sending is the safe side; the claim is reconciled
                 log.exception("page %s: cannot check its claim in the store; not sent now (reconciled after "
                               "the lease)", key)
                 return False
+            raise LineBusy(f"call {key}: not made yet: call {busy} to the same number may have left and is not "
+                           "settled; retried once it is")
         return still_mine
 
     def _row(self, inc: dict[str, Any] | None, page: Page, step: int | None, loop: int | None) -> dict[str, Any]:
@@ -205,7 +209,7 @@ class Escalator:
     def outcome(self, page: Page, out: Sent | SendError) -> tuple[str, dict[str, Any]]:
         """Count one send and say how to record it: (status, update_message's keyword fields)."""
         if isinstance(out, SendError):
-            if out.transient:
+            if out.transient and out.code != LINE_BUSY:  # a call waiting its turn is not Twilio failing
                 self.provider.failed(f"{out.code}", time.time())
             log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
             self.metrics.pages.labels(page.channel, "failed").inc()

@@ -98,8 +98,10 @@ class Reconciler:
             return
         # Pages to one number one at a time, oldest first: a provider record found for one is then recorded
         # and cannot also be taken for a later page with the same words (a repeated step). Numbers in parallel.
+        # Those that may have left go first: a call in doubt holds its number (AlertStore.call_in_doubt), and
+        # once it is settled the calls waiting on it are made in the same round, not a retry later.
         queues: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for r in sorted(rows.values(), key=lambda r: r["created_at"]):
+        for r in sorted(rows.values(), key=lambda r: (r["left_at"] is None, r["created_at"])):
             queues[(r["channel"], r["to_number"])].append(r)
         await asyncio.gather(*(self._reconcile_in_order(q) for q in queues.values()))
 

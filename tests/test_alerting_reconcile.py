@@ -22,7 +22,7 @@ from quaywatch.alerting.dispatch import Dispatcher, Incoming
 from quaywatch.alerting.escalation import Escalator
 from quaywatch.alerting.metrics import Metrics
 from quaywatch.alerting.notify.dry_run import DryRunPager
-from quaywatch.alerting.notify.pager import Fenced, Found, LookupFailed, Page, SendError, Sent
+from quaywatch.alerting.notify.pager import Fenced, Found, LineBusy, LookupFailed, Page, SendError, Sent
 from quaywatch.alerting.store import AlertStore
 from quaywatch.config.loader import load_site
 from tests.peers import wait_until
@@ -590,5 +590,58 @@ def test_a_call_twilio_refused_is_made_again_without_taking_another_incidents_ca
         await b.reconcile()
         assert [p.key for p in provider.sent] == [key] and provider.lookups == []  # made, nobody asked
         assert store.message(key)["provider_sid"] != "CAother"
+
+    asyncio.run(scenario())
+
+
+class CallsMade(StallingPager):
+    """Twilio's calls as a lookup sees them: every call made to the number since, whichever page made it."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, str, float]] = []  # (sid, to, created_at)
+
+    async def send(self, page: Page) -> Sent:
+        sent = await super().send(page)
+        self.calls.append((sent.sid, page.to, time.time()))
+        return sent
+
+    async def find_sent(self, page: Page, since: float) -> list[Found]:
+        self.lookups.append(page)
+        return [Found(sid, "completed", at) for sid, to, at in self.calls if to == page.to and at >= since]
+
+
+def test_a_call_in_doubt_holds_its_number_so_no_other_call_is_taken_for_it(store_url):
+    """bench/chaos.py --long, after the two fixes above: node A fenced incident A's police call (its request
+    may leave) and was killed before Twilio answered. Node B then called the police for incident B. When A's
+    claim was reconciled, the lookup found B's call, made since A's request may have left, and took it for A's:
+    A's call was never made and B's was made again (9 of 239 incidents). Now a call to a number waits while
+    another call to it is in doubt, and is owed meanwhile; once that one is settled, it is made."""
+    async def scenario():
+        t0 = time.time() - 120
+        a_key, b_key = "inc-a:s1:l0:voice:" + POLICE, "inc-b:s1:l0:voice:" + POLICE
+        row = {"direction": "out", "channel": "voice", "step": 1, "loop": 0, "person": "Politi",
+               "to_number": POLICE, "from_number": "+4500000000", "body": "<Response/>", "incident_id": None}
+        provider = CallsMade()
+        b = Peer(store_url, "alerting-b", provider, lease_s=0.5)
+        store = b.store
+        with store.db.tx():
+            store.claim_message({**row, "id": a_key}, t0, "alerting-a")
+            assert store.fence(a_key, "alerting-a", 0, t0 + 1)  # A's request may leave; its node dies (kill -9)
+            store.claim_message({**row, "id": b_key}, time.time() + 60, "alerting-b")  # B: claimed, fresh
+        b_call = Page(b_key, "voice", POLICE, "<Response>B</Response>", fence=b.escalator.fence_for(b_key, 0))
+        with pytest.raises(LineBusy) as busy:
+            await provider.send(b_call)
+        assert busy.value.transient and not busy.value.ambiguous and a_key in str(busy.value)
+        assert provider.sent == [] and store.message(b_key)["left_at"] is None  # nothing of B left
+        await b.reconcile()  # A's claim: Twilio asked since A may have left, nothing there: A made now
+        assert [p.key for p in provider.sent] == [a_key] and [p.key for p in provider.lookups] == [a_key]
+        assert store.message(a_key)["provider_sid"] == provider.calls[0][0]
+        await provider.send(b_call)  # A settled: B's call is made
+        assert [p.key for p in provider.sent] == [a_key, b_key]
+        # Waiting its turn is not Twilio failing: the paging health stays clear.
+        b.escalator.outcome(b_call, LineBusy("waiting for A"))
+        assert b.escalator.paging_state().failing_since is None
+        store.close()
 
     asyncio.run(scenario())

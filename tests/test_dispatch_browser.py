@@ -193,15 +193,21 @@ def test_the_sms_link_opens_that_incident_on_a_phone_acknowledges_for_its_agency
         ctx.close()
 
 
-def test_an_admin_mutes_a_camera_it_shows_muted_and_its_events_are_not_paged(browser, service, publisher):  # noqa: F811
+def admin_page(browser, service):
+    """A browser context logged in as the admin, on the alerts page."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
+    page.goto(f"{service.url}/controlroom/login")
+    page.fill("input[name=user]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{service.url}/controlroom/")
+    return ctx, page
+
+
+def test_an_admin_mutes_a_camera_it_shows_muted_and_its_events_are_not_paged(browser, service, publisher):  # noqa: F811
+    ctx, page = admin_page(browser, service)
     try:
-        page.goto(f"{service.url}/controlroom/login")
-        page.fill("input[name=user]", "admin")
-        page.fill("input[name=password]", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{service.url}/controlroom/")
         page.click("nav a[href$='/maintenance']")
         page.select_option("select[name=camera]", "cam-2")
         page.fill("input[name=reason]", "Tall ships race: crane service on the pier")
@@ -266,14 +272,8 @@ def test_a_maintenance_window_expires_on_its_own_the_page_shows_it_and_paging_re
         browser, service, publisher):  # noqa: F811
     """Nobody ends the window: it runs out. The cameras page, left open, drops "muted" by itself (no status
     message comes to push it), and the camera's next fall is paged as any other."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
+    ctx, page = admin_page(browser, service)
     try:
-        page.goto(f"{service.url}/controlroom/login")
-        page.fill("input[name=user]", "admin")
-        page.fill("input[name=password]", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{service.url}/controlroom/")
         csrf = page.evaluate("JSON.parse(document.getElementById('qw-config').textContent).csrf")
         made = page.request.post(f"{service.url}/controlroom/api/maintenance", headers={"x-csrf-token": csrf},
                                  data={"camera": "cam-1", "reason": "divers at the ladder", "duration_s": 4})

@@ -11,6 +11,9 @@ TRANSIENT_TWILIO_CODES = frozenset({30001, 30008})
 # The error code recorded for a send that got no answer (read timeout, connection lost after sending): the page
 # may exist, so it is looked up (not before twilio.answer_wait_s) before it is sent again.
 NO_ANSWER = "no_answer"
+# The error code of a call not sent because another call to the same number may have left and is not settled
+# (LineBusy): retried shortly, never counted as the provider failing.
+LINE_BUSY = "line_busy"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,18 @@ class SendError(Exception):
         # The request may have reached the provider (a read timeout, a connection lost after sending): the page
         # may exist. It is never sent again before the provider is asked (alerting/reconcile.py).
         self.ambiguous = ambiguous
+
+
+class LineBusy(SendError):
+    """Not sent, for now: another page's call to the same number may have reached the provider and is not
+    settled (its request got no answer, or its node died with it in flight). A Call resource carries no text,
+    so were this call made meanwhile, the lookup that settles the other page could not tell the two apart: it
+    would take this call for the other page's, and the other page's would never be made (bench/chaos.py found
+    the police called twice for one incident and never for the other). So calls to one number leave one at a
+    time while one of them is in doubt; this one is owed and retried once that one is settled."""
+
+    def __init__(self, message: str):
+        super().__init__(message, transient=True, code=LINE_BUSY, attempts=0)
 
 
 class Fenced(SendError):

@@ -33,6 +33,7 @@ from quaywatch.alerting.notify.pager import (
     TRANSIENT_TWILIO_CODES,
     Fenced,
     Found,
+    LineBusy,
     LookupFailed,
     Page,
     SendError,
@@ -144,7 +145,7 @@ class TwilioPager:
             try:
                 sent = await loop.run_in_executor(self._pool, self._send_once, page)
                 return Sent(sid=sent.sid, status=sent.status, attempts=attempt)
-            except Fenced as exc:
+            except (Fenced, LineBusy) as exc:  # nothing left: not a failure of the provider to retry here
                 exc.attempts = attempt - 1
                 raise
             except Exception as exc:

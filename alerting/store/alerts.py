@@ -225,8 +225,8 @@ class AlertStore:
     # --- claims whose claimant never recorded the outcome (alerting/reconcile.py) ----------------------------
     def stale_claims(self, claimant: str, started_at: float, lease_expired_before: float,
                      limit: int = 200) -> list[dict[str, Any]]:
-        """Outgoing pages still 'sending' whose claimant is gone, oldest first: claimed by `claimant`'s previous
-        run (before `started_at`), or by anyone before `lease_expired_before`."""
+        """Outgoing pages still 'sending' whose claimant is gone: claimed by `claimant`'s previous run (before
+        `started_at`), or by anyone before `lease_expired_before`, oldest first."""
         return self.db.all(
             "SELECT * FROM messages WHERE status = 'sending' AND direction = 'out' "
             "AND (claimed_at < ? OR (claimed_by = ? AND claimed_at < ?)) ORDER BY claimed_at LIMIT ?",
@@ -261,6 +261,27 @@ class AlertStore:
             "AND status = 'sending' AND claimed_by = ? AND claim_token = ?",
             (now, now, now, message_id, claimant, token),
         ))
+
+    def call_in_doubt(self, message_id: str) -> str | None:
+        """For a voice page about to be sent: another voice page to the same number whose request may have
+        reached the provider and is not settled (no provider sid, still being sent or owed a retry), or None.
+        Run in the fence's transaction: PostgreSQL takes a lock per number first, so two nodes fencing two calls
+        to one number at once cannot both find the line free (SQLite has one writer at a time anyway)."""
+        row = self.db.one("SELECT channel, to_number, left_at FROM messages WHERE id = ?", (message_id,))
+        if row is None or row["channel"] != "voice":
+            return None
+        if self.db.dialect == "postgres":
+            self.db.one("SELECT pg_advisory_xact_lock(hashtext(?)) AS locked", ("voice:" + row["to_number"],))
+        # A page itself in doubt yields only to one that was in doubt before it. Two in doubt at once cannot
+        # arise under this check, but a store written before it may hold them: they must not wait on each other.
+        mine = row["left_at"] if row["left_at"] is not None else float("inf")
+        other = self.db.one(
+            "SELECT id FROM messages WHERE to_number = ? AND channel = 'voice' AND direction = 'out' AND id <> ? "
+            "AND left_at IS NOT NULL AND provider_sid IS NULL "
+            "AND (status = 'sending' OR (status = 'failed' AND retry_at IS NOT NULL)) "
+            "AND (left_at < ? OR (left_at = ? AND id < ?)) LIMIT 1",
+            (row["to_number"], message_id, mine, mine, message_id))
+        return other["id"] if other else None
 
     def restore_left(self, message_id: str, left_at: float | None) -> None:
         """A send the provider answered with a refusal created nothing: the page may have left only as far as
