@@ -192,6 +192,8 @@ class Escalator:
         a send that got no answer, at least twilio.answer_wait_s."""
         if isinstance(out, SendError) and out.transient and not isinstance(out, Fenced):
             delay = min(self.cfg.owed_retry_max_s, max(OWED_FIRST_RETRY_S, (now - created_at) / 2))
+            if out.code == LINE_BUSY:  # waiting its turn behind a call in doubt: it goes as soon as that is settled
+                delay = OWED_FIRST_RETRY_S
             if out.ambiguous:  # Twilio may still be creating it: ask only once it would have answered
                 delay = max(delay, self.cfg.twilio.answer_wait_s)
             self.store.owe(key, now + delay)
@@ -211,7 +213,10 @@ class Escalator:
         if isinstance(out, SendError):
             if out.transient and out.code != LINE_BUSY:  # a call waiting its turn is not Twilio failing
                 self.provider.failed(f"{out.code}", time.time())
-            log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
+            if out.code == LINE_BUSY:
+                log.info("page %s waits: %s", page.key, out)
+            else:
+                log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
             self.metrics.pages.labels(page.channel, "failed").inc()
             self.metrics.retries.inc(max(0, out.attempts - 1))
             return "failed", {"error_code": out.code, "attempts": out.attempts, "detail": str(out)[:500]}

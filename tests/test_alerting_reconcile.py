@@ -634,6 +634,15 @@ def test_a_call_in_doubt_holds_its_number_so_no_other_call_is_taken_for_it(store
             await provider.send(b_call)
         assert busy.value.transient and not busy.value.ambiguous and a_key in str(busy.value)
         assert provider.sent == [] and store.message(b_key)["left_at"] is None  # nothing of B left
+        # Owed, and looked at again within a second, not after the backoff of a failing Twilio (up to 30 s for
+        # a page this old): it goes as soon as A is settled.
+        now = time.time()
+        with store.db.tx():
+            store.update_message(b_key, now, "failed", error_code=busy.value.code)
+            b.escalator.owe_if_transient(b_key, busy.value, now - 600, now)
+            assert store.message(b_key)["retry_at"] - now == pytest.approx(1.0, abs=0.01)
+            store.db.run("UPDATE messages SET status = 'sending', retry_at = NULL, claimed_at = ? WHERE id = ?",
+                         (now + 60, b_key))  # back as it was: B's node still holds it
         await b.reconcile()  # A's claim: Twilio asked since A may have left, nothing there: A made now
         assert [p.key for p in provider.sent] == [a_key] and [p.key for p in provider.lookups] == [a_key]
         assert store.message(a_key)["provider_sid"] == provider.calls[0][0]
