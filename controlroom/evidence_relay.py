@@ -98,28 +98,41 @@ async def relay_clip(sources: EvidenceSources, camera: str | None, event_id: str
     return byte_range(body, kind, range_header, headers or {})
 
 
-async def _fetch(url: str, headers: dict[str, str], refused: Callable[[str], None]) -> tuple[str, bytes]:
+async def _download(url: str, headers: dict[str, str], what: str, limit: int, refused: Callable[[str], None],
+                    enough: Callable[[bytearray], bool] = lambda body: False,
+                    missing: int = 502) -> tuple[str, bytes]:
+    """(declared media type, body) of one GET to the edge, at most `limit` bytes (more: refused, 502), read
+    until `enough(body)` says no more is needed. A non-200 answer is a 502 naming it, a 404 `missing`."""
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
         try:
             async with client.stream("GET", url, headers=headers) as upstream:
                 if upstream.status_code != 200:
-                    raise HTTPException(502, f"the edge answered {upstream.status_code} for the clip")
+                    status = missing if upstream.status_code == 404 else 502
+                    raise HTTPException(status, f"the edge answered {upstream.status_code} for the {what}")
                 body = bytearray()
                 async for chunk in upstream.aiter_bytes():
                     body += chunk
-                    if len(body) >= HEAD_BYTES and sniff(bytes(body[:HEAD_BYTES])) is None:
-                        break  # not media: no need to read the rest
-                    if len(body) > MAX_CLIP_BYTES:
+                    if enough(body):
+                        break
+                    if len(body) > limit:
                         refused("too_large")
-                        raise HTTPException(502, "the edge's clip is larger than any clip")
+                        raise HTTPException(502, f"the edge's {what}: more than {limit} bytes")
                 declared = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
         except httpx.HTTPError as exc:
-            raise HTTPException(502, f"the edge did not give the clip: {type(exc).__name__}") from None
-    kind = sniff(bytes(body[:HEAD_BYTES]))
+            raise HTTPException(502, f"the edge did not give the {what}: {type(exc).__name__}") from None
+    return declared, bytes(body)
+
+
+async def _fetch(url: str, headers: dict[str, str], refused: Callable[[str], None]) -> tuple[str, bytes]:
+    def not_media(body: bytearray) -> bool:  # no need to read the rest
+        return len(body) >= HEAD_BYTES and sniff(bytes(body[:HEAD_BYTES])) is None
+
+    declared, body = await _download(url, headers, "clip", MAX_CLIP_BYTES, refused, enough=not_media)
+    kind = sniff(body[:HEAD_BYTES])
     if kind is None or declared != kind:
         refused("not_media")
         raise HTTPException(502, f"the edge's answer is not a video or image (said {declared[:40]!r})")
-    return kind, bytes(body)
+    return kind, body
 
 
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -165,21 +178,7 @@ async def relay_boxes(sources: EvidenceSources, camera: str | None, event_id: st
     if url is None:
         refused("no_evidence_server")
         raise HTTPException(404, f"no evidence server is configured for camera {camera!r}")
-    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
-        try:
-            async with client.stream("GET", url, headers=sources.headers()) as upstream:
-                if upstream.status_code == 404:
-                    raise HTTPException(404, "the edge has no boxes for this clip")
-                if upstream.status_code != 200:
-                    raise HTTPException(502, f"the edge answered {upstream.status_code} for the boxes")
-                body = b""
-                async for chunk in upstream.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BOXES_BYTES:
-                        refused("too_large")
-                        raise HTTPException(502, "the edge's boxes are larger than any clip's")
-        except httpx.HTTPError as exc:
-            raise HTTPException(502, f"the edge did not give the boxes: {type(exc).__name__}") from None
+    _, body = await _download(url, sources.headers(), "boxes", MAX_BOXES_BYTES, refused, missing=404)
     try:
         boxes = ClipBoxes.model_validate_json(body)
     except ValidationError as exc:
