@@ -32,7 +32,7 @@ from quaywatch.alerting.lifecycle import audit, transition
 from quaywatch.alerting.links import LinkSigner
 from quaywatch.alerting.maintenance import muted
 from quaywatch.alerting.metrics import Metrics
-from quaywatch.alerting.notify.pager import LINE_BUSY, Fenced, LineBusy, Page, Pager, SendError, Sent
+from quaywatch.alerting.notify.pager import Fenced, LineBusy, Page, Pager, SendError, Sent
 from quaywatch.alerting.notify.templates import AlertFacts, sms_text, voice_twiml
 from quaywatch.alerting.provider_health import PagingState, ProviderHealth
 from quaywatch.alerting.reconcile import Reconciler
@@ -192,7 +192,7 @@ class Escalator:
         a send that got no answer, at least twilio.answer_wait_s."""
         if isinstance(out, SendError) and out.transient and not isinstance(out, Fenced):
             delay = min(self.cfg.owed_retry_max_s, max(OWED_FIRST_RETRY_S, (now - created_at) / 2))
-            if out.code == LINE_BUSY:  # waiting its turn behind a call in doubt: it goes as soon as that is settled
+            if isinstance(out, LineBusy):  # waiting its turn behind a call in doubt: it goes once that is settled
                 delay = OWED_FIRST_RETRY_S
             if out.ambiguous:  # Twilio may still be creating it: ask only once it would have answered
                 delay = max(delay, self.cfg.twilio.answer_wait_s)
@@ -210,13 +210,14 @@ class Escalator:
 
     def outcome(self, page: Page, out: Sent | SendError) -> tuple[str, dict[str, Any]]:
         """Count one send and say how to record it: (status, update_message's keyword fields)."""
+        if isinstance(out, LineBusy):  # waiting its turn behind a call in doubt: neither Twilio nor the page failed
+            log.info("page %s waits: %s", page.key, out)
+            self.metrics.pages.labels(page.channel, "waiting").inc()
+            return "failed", {"error_code": out.code, "attempts": out.attempts, "detail": str(out)[:500]}
         if isinstance(out, SendError):
-            if out.transient and out.code != LINE_BUSY:  # a call waiting its turn is not Twilio failing
+            if out.transient:
                 self.provider.failed(f"{out.code}", time.time())
-            if out.code == LINE_BUSY:
-                log.info("page %s waits: %s", page.key, out)
-            else:
-                log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
+            log.error("page %s failed (%s): %s", page.key, "transient" if out.transient else "permanent", out)
             self.metrics.pages.labels(page.channel, "failed").inc()
             self.metrics.retries.inc(max(0, out.attempts - 1))
             return "failed", {"error_code": out.code, "attempts": out.attempts, "detail": str(out)[:500]}

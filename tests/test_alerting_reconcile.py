@@ -649,8 +649,10 @@ def test_a_call_in_doubt_holds_its_number_so_no_other_call_is_taken_for_it(store
         await provider.send(b_call)  # A settled: B's call is made
         assert [p.key for p in provider.sent] == [a_key, b_key]
         # Waiting its turn is not Twilio failing: the paging health stays clear.
+        failed = b.metrics.sample("quaywatch_alerting_pages_total", {"channel": "voice", "result": "failed"})
         b.escalator.outcome(b_call, LineBusy("waiting for A"))
         assert b.escalator.paging_state().failing_since is None
+        assert b.metrics.sample("quaywatch_alerting_pages_total", {"channel": "voice", "result": "failed"}) == failed
         store.close()
 
     asyncio.run(scenario())
