@@ -236,10 +236,15 @@ class AlertRules:
         # standing body, moving no faster than a runner: gulls are as small as a head but fly at 5+ heights/s.
         sized = self.tuning.water_min_size * e <= height <= LAND_MAX_SIZE * e and tr.box[2] <= LAND_MAX_SIZE * e
         slow = math.hypot(*tr.velocity) <= LAND_MAX_SPEED * e
-        # Right at the edge, an upright person-sized body whose head is over the quay stands on the quay (a
-        # walker along the edge who then falls in); a boat's hull is wide and low, a reflection is upside down.
+        # Right at the edge, an upright person-sized body stands on the quay (a walker along the edge who then
+        # falls in) when his head is over the quay; or, once he has been a person on land, while his feet stay
+        # on its side of the line: from a camera behind the near quay, looking across, the head of someone
+        # standing at the very edge shows over the water. A boat's hull is wide and low; a reflection is upside
+        # down, and one on wet paving under a walker never walked there from the land as a person itself.
         upright = height >= self.tuning.person_min_height * e and height >= 1.5 * tr.box[2]
-        on_quay = side == EDGE and upright and float(self.geo.water_distance(tr.top[None])[0]) < -0.1 * e
+        head_over_quay = float(self.geo.water_distance(tr.top[None])[0]) < -0.1 * e
+        feet_on_quay = tr.land_person_t is not None and float(self.geo.water_distance(tr.anchor[None])[0]) <= 0.0
+        on_quay = side == EDGE and upright and (head_over_quay or feet_on_quay)
         if (side == LAND or on_quay) and sized and slow and tr.hits >= 3:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()
@@ -387,7 +392,10 @@ class AlertRules:
         side = float(max(tr.box[2], tr.box[3]))
         if side > tun.water_max_size * e:  # boat, or a big warm patch
             return False
-        if tr.box[3] < tun.water_min_size * e + 1:  # lower than a head above the water (+ blur): duck, ripple
+        # Lower than a head above the water: a ripple, a glint. A head and neck stand ~0.25 m out of the water,
+        # about water_min_size of a person: the box is judged against that alone, and at least 2 px. (A further
+        # px 'for blur' refused most swimmers out where a person is 20-30 px: their heads show 3-4 px tall.)
+        if tr.box[3] < max(tun.water_min_size * e, 2.0):
             return False
         if not self._head_sized(tr, e):
             return False

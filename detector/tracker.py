@@ -176,6 +176,8 @@ STILL_MAX_GROWTH = 4.0  # ...which never grows to more than this many times its 
 MAX_GROWTH = 6.0  # no body grows this many times its area in one frame (a fall spreads 2-3x): it merged
 MAX_SPEED = 4.0  # person heights per second: a falling body; faster is a track hopping between blobs
 NO_MATCH = 1e6
+MAX_WARMTH_RATIO = 5.0  # a body's peak warmth does not change five-fold in a frame: a fragment that faint (or that
+# much warmer) is something else, and a track handed to it 'moves' and 'sinks' without the body doing so
 SHAPE_JUMP = 1.3  # area ratio between frames beyond which a centre's step is a change of shape, not motion
 
 
@@ -230,6 +232,7 @@ class Tracker:
         cost = position + SIZE_WEIGHT * np.abs(np.log(growth)) + WARMTH_WEIGHT * np.abs(np.log(warmth))
         still = (speed < STILL_SPEED * e)[:, None]
         allowed = (position <= 1.0) & ~(still & (growth > STILL_MAX_GROWTH)) & (growth <= MAX_GROWTH)
+        allowed &= np.abs(np.log(warmth)) <= np.log(MAX_WARMTH_RATIO)
         return cost, allowed
 
     @property

@@ -170,10 +170,17 @@ class WarmthModel:
         anything body-sized, so whatever is warm now (a person already in the water, a walker) stays in the
         foreground instead of being learned as background."""
         k = max(3, int(self.geo.person_bottom / self.geo.work_scale) | 1)
-        # medianBlur takes any kernel only on 8-bit images: quantise the normalised scene at 1/4 sigma.
-        q = np.clip(norm * 4.0 + 128.0, 0, 255).astype(np.uint8)
-        smooth = (cv2.medianBlur(q, k).astype(np.float32) - 128.0) / 4.0
-        return smooth
+        # medianBlur takes any kernel only on 8-bit images: quantise the normalised scene at 1/4 of the water's
+        # spread over -32..+31.75 spreads, widened (coarser steps) as far as the scene needs. The fixed window
+        # alone clipped a sun-warmed quay (30+ spreads above the water, 16-bit summer day): the clipped background
+        # left the whole quay 'warm', over a quarter of the scene, so every frame re-baselined and the detector
+        # saw nothing at all.
+        roi = self.geo.roi_work > 0
+        p_lo, p_hi = (float(v) for v in np.percentile(norm[roi] if roi.any() else norm, (0.1, 99.9)))
+        lo, hi = min(-32.0, p_lo), max(31.75, p_hi)
+        step = max(0.25, (hi - lo) / 255.0)
+        q = np.clip((norm - np.float32(lo)) / np.float32(step), 0, 255).astype(np.uint8)
+        return cv2.medianBlur(q, k).astype(np.float32) * np.float32(step) + np.float32(lo)
 
     def _learn(self, norm: np.ndarray, warm: np.ndarray) -> None:
         """Slow background: every 4th frame where nothing is warm; every 40th, very slowly, everywhere,

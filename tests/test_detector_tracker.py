@@ -70,3 +70,14 @@ def test_a_still_thing_does_not_take_the_blob_of_something_new_over_it():
     ids = run(frames)
     patch = next(iter(ids[0]))
     assert patch not in ids[11] and len(ids[11]) == 1
+
+
+def test_a_warm_body_is_not_handed_a_fragment_ten_times_fainter():
+    """A walker at the edge whose blob is, for a frame, missing while a faint fragment (wet paving, spray) shows
+    right where he was predicted: that fragment is something else. Handed his track, it 'moved' and 'sank', and
+    the rules alerted a fall that never was (a random world, seed 160010)."""
+    frames = [[(100, 60, 8, 24, 100.0)] for _ in range(6)] + [[(101, 70, 3, 3, 9.0)]]
+    ids = run(frames)
+    walker = next(iter(ids[0]))
+    assert walker not in ids[6], "the faint fragment got a track of its own"
+    assert len(ids[6]) == 1
