@@ -242,9 +242,9 @@ class AlertRules:
         # standing at the very edge shows over the water. A boat's hull is wide and low; a reflection is upside
         # down, and one on wet paving under a walker never walked there from the land as a person itself.
         upright = height >= self.tuning.person_min_height * e and height >= 1.5 * tr.box[2]
-        head_over_quay = float(self.geo.water_distance(tr.top[None])[0]) < -0.1 * e
-        feet_on_quay = tr.land_person_t is not None and float(self.geo.water_distance(tr.anchor[None])[0]) <= 0.0
-        on_quay = side == EDGE and upright and (head_over_quay or feet_on_quay)
+        on_quay = side == EDGE and upright and (  # (the distances only for the few upright bodies at the edge)
+            float(self.geo.water_distance(tr.top[None])[0]) < -0.1 * e
+            or (tr.land_person_t is not None and float(self.geo.water_distance(tr.anchor[None])[0]) <= 0.0))
         if (side == LAND or on_quay) and sized and slow and tr.hits >= 3:
             tr.land_person_t = ctx.t
             tr.land_point = tr.centroid.copy()

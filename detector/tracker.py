@@ -229,10 +229,11 @@ class Tracker:
         position = d / gate[:, None]
         growth = blobs.area[None, :] / np.maximum(area, 1.0)[:, None]
         warmth = np.maximum(blobs.peak[None, :], 1e-3) / np.maximum(peak, 1e-3)[:, None]
-        cost = position + SIZE_WEIGHT * np.abs(np.log(growth)) + WARMTH_WEIGHT * np.abs(np.log(warmth))
+        warmth_change = np.abs(np.log(warmth))  # e-folds, either way
+        cost = position + SIZE_WEIGHT * np.abs(np.log(growth)) + WARMTH_WEIGHT * warmth_change
         still = (speed < STILL_SPEED * e)[:, None]
         allowed = (position <= 1.0) & ~(still & (growth > STILL_MAX_GROWTH)) & (growth <= MAX_GROWTH)
-        allowed &= np.abs(np.log(warmth)) <= np.log(MAX_WARMTH_RATIO)
+        allowed &= warmth_change <= np.log(MAX_WARMTH_RATIO)
         return cost, allowed
 
     @property
