@@ -160,8 +160,9 @@ def open_page(browser, h: E2EHarbour, path: str = "", context=None):
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(f"{h.alerting.url}/controlroom/{path}")
-    page.wait_for_function("window.quaywatch && window.quaywatch.events && window.quaywatch.events.readyState === 1",
-                           timeout=30_000)
+    # The arrow form: an expression string is polled through eval, which the page's CSP refuses.
+    page.wait_for_function("() => window.quaywatch && window.quaywatch.events"
+                           " && window.quaywatch.events.readyState === 1", timeout=30_000)
     page.evaluate(OBSERVER)
     return ctx, page
 
