@@ -6,6 +6,7 @@ a scaled crop (`work_scale`, `crop`) to stay fast, and blob boxes are mapped bac
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 
 import cv2
@@ -26,19 +27,25 @@ def polygon_mask(shape: tuple[int, int], polygons: list[list[tuple[float, float]
 def signed_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
     """Distance of each (x, y) point to the polyline, signed by which side of its nearest segment it lies.
 
-    Positive = left of the segment direction. Vectorised over points x segments.
+    Positive = left of the segment direction. Vectorised over the points, one segment at a time: a camera's
+    every pixel against every segment at once made (pixels x segments x 2) float64 temporaries, and building
+    a 640x512 camera's distance map took 0.24 s of CPU (a 64-camera worker spent its first seconds on it).
     """
-    p = np.asarray(points, np.float64).reshape(-1, 1, 2)
-    a, b = line[:-1][None], line[1:][None]  # (1, S, 2)
-    ab = b - a
-    ab_len2 = np.maximum((ab**2).sum(-1), 1e-9)
-    u = np.clip(((p - a) * ab).sum(-1) / ab_len2, 0.0, 1.0)
-    nearest = a + u[..., None] * ab
-    dist = np.sqrt(((p - nearest) ** 2).sum(-1))  # (N, S)
-    seg = dist.argmin(axis=1)
-    rows = np.arange(len(p))
-    cross = ab[0, seg, 0] * (p[rows, 0, 1] - a[0, seg, 1]) - ab[0, seg, 1] * (p[rows, 0, 0] - a[0, seg, 0])
-    return dist[rows, seg] * np.where(cross >= 0, 1.0, -1.0)
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    px, py = p[:, 0], p[:, 1]
+    line = np.asarray(line, np.float64)
+    best = np.full(len(p), np.inf)
+    sign = np.ones(len(p))
+    for (ax, ay), (bx, by) in itertools.pairwise(line):
+        abx, aby = bx - ax, by - ay
+        dx, dy = px - ax, py - ay
+        u = np.clip((dx * abx + dy * aby) / max(abx * abx + aby * aby, 1e-9), 0.0, 1.0)
+        ex, ey = px - (ax + u * abx), py - (ay + u * aby)
+        dist = np.sqrt(ex * ex + ey * ey)
+        closer = dist < best  # strict: on a tie the first segment keeps the point
+        best[closer] = dist[closer]
+        sign[closer] = np.where(abx * dy[closer] - aby * dx[closer] >= 0, 1.0, -1.0)
+    return best * sign
 
 
 class SceneGeometry:
