@@ -3,6 +3,8 @@ how much CPU detection may use, and where the evidence server listens."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from quaywatch.config.camera import ENV_NAME
@@ -45,6 +47,13 @@ class EdgeConfig(BaseModel):
     detection_threads: int = Field(
         default=0, ge=0, le=64, description="threads running detectors; 0 = one per CPU core"
     )
+    detection_in: Literal["threads", "processes"] = Field(
+        default="threads",
+        description="processes: each detection thread hands its cameras' frames to a process of its own, so the "
+        "detectors' Python does not queue for the worker's GIL (edge/detect_process.py; measured in docs/cameras.md)")
+    detection_stall_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="a detection process that answers no frame for this long is killed and started again")
     queue_frames: int = Field(
         default=1, ge=1, le=30,
         description="frames that may wait per camera, at least (a second's worth always may: a burst from the network "

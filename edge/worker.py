@@ -4,8 +4,10 @@ the outbox and MQTT, evidence kept and served, camera health published.
 Frames flow:  CameraCapture thread --on_frame--> per-camera queue (up to a second) --> its detection thread
               --> CameraPipeline (the same path replay uses) --> event + evidence --> outbox --> MqttLink
 
-CPU is bounded by the number of detection threads, not by the number of cameras: OpenCV and NumPy release
-the GIL, so one thread per core keeps the cores busy. Each thread owns whole cameras (assigned at start,
+CPU is bounded by the number of detection threads, not by the number of cameras. OpenCV and NumPy release
+the GIL, but the detector's Python between their calls holds it: past a dozen cameras the threads queue for
+it, and `edge.detection_in: processes` gives each thread a detection process of its own to hand its cameras'
+frames to (edge/detect_process.py). Each thread owns whole cameras (assigned at start,
 the busiest first to the least loaded thread) and has its own ready queue: no lock is shared between
 threads on the frame path, only each camera's own between its capture thread and its detection thread.
 Evidence is the camera's own encoded stream (edge/packet_ring.py): nothing decoded is kept. Frames arrive in bursts (a congested link, a capture
@@ -35,7 +37,9 @@ import cv2
 from quaywatch.config import Camera, Site
 from quaywatch.config.wire import encode
 from quaywatch.detector.overlay import render_overlay
+from quaywatch.detector.types import FrameResult
 from quaywatch.edge.capture import CameraCapture, CameraHealth, CapturedFrame
+from quaywatch.edge.detect_process import DetectorLost, DetectorProcess
 from quaywatch.edge.events import camera_event, detection_event, new_event_id, to_wire
 from quaywatch.edge.evidence import EvidenceStore, snapshot_jpeg
 from quaywatch.edge.evidence_codec import FrameEncoder, frame_near
@@ -61,6 +65,7 @@ class CameraStats:
     dropped: int = 0  # the camera's detector stayed behind for BACKLOG_S: its oldest waiting frame was dropped
     alerts: int = 0
     errors: int = 0
+    detector_restarts: int = 0  # its detection process was lost (died or stalled) and started again
     detect_s: float = 0.0  # total wall time in the pipeline
     detect_cpu_s: float = 0.0  # total CPU time of the detection thread in the pipeline (not waiting for a core)
     publish_cpu_s: float = 0.0  # CPU time after detection: alerts with evidence, the drill's copy
@@ -70,7 +75,7 @@ class CameraStats:
     def as_dict(self) -> dict:
         n = self.processed or 1
         return {"processed": self.processed, "dropped": self.dropped, "alerts": self.alerts,
-                "errors": self.errors, "detect_ms": round(1000 * self.detect_s / n, 2),
+                "errors": self.errors, "detector_restarts": self.detector_restarts, "detect_ms": round(1000 * self.detect_s / n, 2),
                 "detect_cpu_ms": round(1000 * self.detect_cpu_s / n, 3),
                 "publish_cpu_ms": round(1000 * self.publish_cpu_s / n, 3),
                 "preview_cpu_ms": round(1000 * self.preview_cpu_s / n, 3),
@@ -86,6 +91,7 @@ class DetectionThread:
         self.ready: queue.SimpleQueue[CameraRunner | None] = queue.SimpleQueue()
         self.load = 0.0  # pixels a second of the cameras it owns
         self.thread: threading.Thread | None = None
+        self.process: DetectorProcess | None = None  # edge.detection_in: processes; its detectors live there
 
 
 @dataclass(eq=False)
@@ -100,7 +106,8 @@ class CameraRunner:
     watch: DarkCameraWatch
     owner: DetectionThread | None = None
     encoder: FrameEncoder | None = None  # pictures into the ring, for sources that give no packets
-    pipeline: CameraPipeline | None = None
+    pipeline: CameraPipeline | None = None  # detection in threads: the camera's detector, here
+    last: FrameResult | None = None  # the detector's latest answer (tracks for the trail and the live view)
     capture: CameraCapture | None = None
     health: CameraHealth | None = None
     scheduled: bool = False  # in the ready queue or being processed
@@ -124,6 +131,7 @@ class EdgeWorker:
             raise QuaywatchError(f"site {site.site.id!r}: no enabled camera to run")
         self._sources = sources or {}
         self.threads = self.cfg.detection_threads or os.cpu_count() or 2
+        self.in_processes = self.cfg.detection_in == "processes"
         now = time.time()
         ring_s = self.cfg.evidence.pre_s + self.cfg.evidence.post_s + 2.0
         self.runners = {
@@ -170,8 +178,13 @@ class EdgeWorker:
         self.evidence.start()
         self.server.start()
         for d in self._pool:
+            if self.in_processes:
+                d.process = DetectorProcess(self.site, d.index, self.cfg.detection_stall_s).start()
             d.thread = threading.Thread(target=self._detect_loop, args=(d,), name=f"detect-{d.index}", daemon=True)
             d.thread.start()
+        for d in self._pool:  # before any camera: a frame must not wait for a process's imports
+            if d.process is not None:
+                d.process.wait_ready()
         for runner in self.runners.values():
             runner.capture = CameraCapture(
                 runner.camera, self.cfg.capture,
@@ -181,8 +194,9 @@ class EdgeWorker:
             ).start()
         self._ticker = threading.Thread(target=self._tick_loop, name="edge-health", daemon=True)
         self._ticker.start()
-        log.info("edge worker %s: %d camera(s), %d detection thread(s), evidence at %s",
-                 self.cfg.worker_id, len(self.runners), self.threads, self.server.base_url)
+        log.info("edge worker %s: %d camera(s), %d detection thread(s)%s, evidence at %s",
+                 self.cfg.worker_id, len(self.runners), self.threads,
+                 ", each with its detection process" if self.in_processes else "", self.server.base_url)
         return self
 
     def _backlog(self, camera: Camera) -> int:
@@ -203,6 +217,8 @@ class EdgeWorker:
         for d in self._pool:
             if d.thread is not None:
                 d.thread.join(5)
+            if d.process is not None:
+                d.process.stop()
         if self._ticker:
             self._ticker.join(5)
         self.link.stop()
@@ -213,6 +229,11 @@ class EdgeWorker:
     def stats(self) -> dict:
         out = {"worker": self.cfg.worker_id, "link": self.link.stats.as_dict(), "outbox": len(self.outbox),
                "cameras": {}}
+        if self.in_processes:
+            out["detection_processes"] = [
+                {"index": d.index, "pid": d.process.pid, "restarts": d.process.restarts,
+                 "cpu_s": round(d.process.cpu_s(), 3), "peak_rss_mb": round(d.process.peak_rss_mb(), 1)}
+                for d in self._pool if d.process is not None]
         for cid, r in self.runners.items():
             cap = r.capture.stats() if r.capture else None
             out["cameras"][cid] = {**r.stats.as_dict(), "state": cap.state if cap else "starting",
@@ -272,10 +293,19 @@ class EdgeWorker:
     def _detect(self, runner: CameraRunner, cf: CapturedFrame) -> None:
         cam = runner.camera
         started, cpu0 = time.perf_counter(), time.thread_time()
+        remote_cpu = None
         try:
-            if runner.pipeline is None:
-                runner.pipeline = CameraPipeline(self.site, cam, fps=self._fps(runner))
-            alerts = runner.pipeline.process(cf.t, cf.frame)
+            if runner.owner is not None and runner.owner.process is not None:
+                answer = runner.owner.process.process(cam.id, self._fps(runner), cf.t, cf.frame)
+                alerts, runner.last, remote_cpu = answer.alerts, answer.result, answer.cpu_s
+            else:
+                if runner.pipeline is None:
+                    runner.pipeline = CameraPipeline(self.site, cam, fps=self._fps(runner))
+                alerts = runner.pipeline.process(cf.t, cf.frame)
+                runner.last = runner.pipeline.last
+        except DetectorLost as exc:  # every camera of that process starts afresh; this one says so
+            self._lost(runner.owner, exc)
+            return
         except QuaywatchError as exc:  # e.g. the stream changed resolution: start the detector afresh
             runner.stats.errors += 1
             log.warning("%s: %s; restarting its detector", cam.id, exc)
@@ -288,9 +318,10 @@ class EdgeWorker:
         finally:
             runner.stats.detect_s += time.perf_counter() - started
             cpu1 = time.thread_time()
-            runner.stats.detect_cpu_s += cpu1 - cpu0
+            # in a process, the detection's CPU is the process's (the thread here only waited for it)
+            runner.stats.detect_cpu_s += cpu1 - cpu0 if remote_cpu is None else remote_cpu
         runner.stats.processed += 1
-        runner.trail.add(cf.t, runner.pipeline.last.tracks)
+        runner.trail.add(cf.t, runner.last.tracks)
         for alert in alerts:
             try:
                 self._raise_alert(runner, alert, cf)
@@ -304,15 +335,24 @@ class EdgeWorker:
         self._preview(runner, cf)
         runner.stats.preview_cpu_s += time.thread_time() - cpu2
 
+    def _lost(self, owner: DetectionThread, exc: DetectorLost) -> None:
+        """A detection process was lost: each of its cameras counts it and learns its background again."""
+        log.error("%s", exc)
+        for r in self.runners.values():
+            if r.owner is owner:
+                r.stats.errors += 1
+                r.stats.detector_restarts += 1
+                r.last = None
+
     def _preview(self, runner: CameraRunner, cf: CapturedFrame) -> None:
         """The control room's live view: what the detector sees, drawn, a couple of times a second."""
-        if self.cfg.preview_fps <= 0 or runner.pipeline is None or runner.pipeline.last is None:
+        if self.cfg.preview_fps <= 0 or runner.last is None:
             return
         now = time.monotonic()
         if now < runner.preview_due:
             return
         runner.preview_due = now + 1.0 / self.cfg.preview_fps
-        bgr = render_overlay(cf.frame, runner.pipeline.last, runner.camera, show_blobs=False)
+        bgr = render_overlay(cf.frame, runner.last, runner.camera, show_blobs=False)
         ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 70])
         if ok:
             self.link.set_preview(self.topics.preview(runner.camera.id, self.site.controlroom.preview_topic),
