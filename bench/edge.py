@@ -10,7 +10,9 @@ edge's own clip source (the same decoding path as RTSP). For each camera kind, i
   2. decode alone, the luma plane as the sources now take it (`decode.luma`: no conversion)
   3. decode (luma) + detection: the cost of a camera-frame, as a ratio to decoding alone
 Then, unless --skip-worker, the real EdgeWorker in a fresh process (capture threads, detection threads,
-evidence rings, embedded broker), cameras in real time for a few seconds after a warm-up:
+evidence rings, embedded broker), cameras in real time for 8 s once every camera is detecting, twice: with
+detection in threads (the baseline, not judged) and in processes (`edge.detection_in`, judged; their CPU and
+peak memory counted with the worker's):
   64 cameras of 384x288 @ 9 fps, and 24 of 640x512 @ 30 fps with `detect_fps: 10`:
   frames dropped, CPU (cores used, per camera), per-part CPU per frame from /stats, peak memory.
 

@@ -108,6 +108,7 @@ class CameraRunner:
     encoder: FrameEncoder | None = None  # pictures into the ring, for sources that give no packets
     pipeline: CameraPipeline | None = None  # detection in threads: the camera's detector, here
     last: FrameResult | None = None  # the detector's latest answer (tracks for the trail and the live view)
+    fps: float | None = None  # the rate its detector runs at, settled on the first frame (EdgeWorker._fps)
     capture: CameraCapture | None = None
     health: CameraHealth | None = None
     scheduled: bool = False  # in the ready queue or being processed
@@ -131,7 +132,6 @@ class EdgeWorker:
             raise QuaywatchError(f"site {site.site.id!r}: no enabled camera to run")
         self._sources = sources or {}
         self.threads = self.cfg.detection_threads or os.cpu_count() or 2
-        self.in_processes = self.cfg.detection_in == "processes"
         now = time.time()
         ring_s = self.cfg.evidence.pre_s + self.cfg.evidence.post_s + 2.0
         self.runners = {
@@ -178,7 +178,7 @@ class EdgeWorker:
         self.evidence.start()
         self.server.start()
         for d in self._pool:
-            if self.in_processes:
+            if self.cfg.detection_in == "processes":
                 d.process = DetectorProcess(self.site, d.index, self.cfg.detection_stall_s).start()
             d.thread = threading.Thread(target=self._detect_loop, args=(d,), name=f"detect-{d.index}", daemon=True)
             d.thread.start()
@@ -196,7 +196,8 @@ class EdgeWorker:
         self._ticker.start()
         log.info("edge worker %s: %d camera(s), %d detection thread(s)%s, evidence at %s",
                  self.cfg.worker_id, len(self.runners), self.threads,
-                 ", each with its detection process" if self.in_processes else "", self.server.base_url)
+                 ", each with its detection process" if self.cfg.detection_in == "processes" else "",
+                 self.server.base_url)
         return self
 
     def _backlog(self, camera: Camera) -> int:
@@ -229,11 +230,11 @@ class EdgeWorker:
     def stats(self) -> dict:
         out = {"worker": self.cfg.worker_id, "link": self.link.stats.as_dict(), "outbox": len(self.outbox),
                "cameras": {}}
-        if self.in_processes:
+        processes = [d.process for d in self._pool if d.process is not None]
+        if processes:
             out["detection_processes"] = [
-                {"index": d.index, "pid": d.process.pid, "restarts": d.process.restarts,
-                 "cpu_s": round(d.process.cpu_s(), 3), "peak_rss_mb": round(d.process.peak_rss_mb(), 1)}
-                for d in self._pool if d.process is not None]
+                {"index": p.index, "pid": p.pid, "restarts": p.restarts, "cpu_s": round(p.cpu_s(), 3),
+                 "peak_rss_mb": round(p.peak_rss_mb(), 1)} for p in processes]
         for cid, r in self.runners.items():
             cap = r.capture.stats() if r.capture else None
             out["cameras"][cid] = {**r.stats.as_dict(), "state": cap.state if cap else "starting",
@@ -295,12 +296,14 @@ class EdgeWorker:
         started, cpu0 = time.perf_counter(), time.thread_time()
         remote_cpu = None
         try:
-            if runner.owner is not None and runner.owner.process is not None:
-                answer = runner.owner.process.process(cam.id, self._fps(runner), cf.t, cf.frame)
+            if runner.fps is None:  # once: the stream's rate (it may warn), as the detector's time constants need
+                runner.fps = self._fps(runner)
+            if runner.owner.process is not None:
+                answer = runner.owner.process.process(cam.id, runner.fps, cf.t, cf.frame)
                 alerts, runner.last, remote_cpu = answer.alerts, answer.result, answer.cpu_s
             else:
                 if runner.pipeline is None:
-                    runner.pipeline = CameraPipeline(self.site, cam, fps=self._fps(runner))
+                    runner.pipeline = CameraPipeline(self.site, cam, fps=runner.fps)
                 alerts = runner.pipeline.process(cf.t, cf.frame)
                 runner.last = runner.pipeline.last
         except DetectorLost as exc:  # every camera of that process starts afresh; this one says so
